@@ -6,3 +6,5 @@ first so that `TOKENIZERS_PARALLELISM` is set before anything imports transforme
 __version__ = "0.1.0"
 
 from .env import *  # noqa: F401,F403  (must stay first)
+from .labels import *  # noqa: F401,F403
+from .loading import *  # noqa: F401,F403

@@ -8,4 +8,8 @@ __version__ = "0.1.0"
 from .env import *  # noqa: F401,F403  (must stay first)
 from .labels import *  # noqa: F401,F403
 from .loading import *  # noqa: F401,F403
+from .caching import *  # noqa: F401,F403
+from .dataset import *  # noqa: F401,F403
+from .kfold import *  # noqa: F401,F403
+from .loaders import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['BANGLA_FONTS', 'covers_bangla', 'find_bangla_font', 'use_bangla_font', 'missing_glyph_warnings']
 
-# %% ../nbs/10_plotting.ipynb #df0504a3
+# %% ../nbs/10_plotting.ipynb #1b85dbeb
 import warnings
 from pathlib import Path
 from typing import Optional
 
-# %% ../nbs/10_plotting.ipynb #02008c1b
+# %% ../nbs/10_plotting.ipynb #627f71e1
 BANGLA_FONTS = ('Noto Sans Bengali', 'Noto Sans Bengali UI', 'Lohit Bengali', 'Mukti', 'Ani', 'Likhan',
                 'Nirmala UI', 'Vrinda', 'Kohinoor Bangla', 'Bangla Sangam MN', 'Bangla MN', 'Shonar Bangla',
                 'Noto Serif Bengali')
@@ -23,7 +23,7 @@ def covers_bangla(font_path) -> bool:
     except Exception: return False  # unreadable or unsupported font file
     return all(f.get_char_index(ord(c)) != 0 for c in _PROBE)
 
-# %% ../nbs/10_plotting.ipynb #1c7683c0
+# %% ../nbs/10_plotting.ipynb #35d09742
 def _installed(names):
     from matplotlib import font_manager as fm
     have = {}
@@ -52,7 +52,7 @@ def find_bangla_font() -> Optional[str]:
         if attempt == 0: _register_system_bangla_fonts()
     return None
 
-# %% ../nbs/10_plotting.ipynb #b45806c6
+# %% ../nbs/10_plotting.ipynb #e1f195d0
 _WARNED = False
 
 def use_bangla_font(font: Optional[str] = None, path: Optional[str] = None) -> Optional[str]:
@@ -77,7 +77,7 @@ def use_bangla_font(font: Optional[str] = None, path: Optional[str] = None) -> O
     if font not in fam: mpl.rcParams['font.family'] = fam + [font]
     return font
 
-# %% ../nbs/10_plotting.ipynb #b0459b11
+# %% ../nbs/10_plotting.ipynb #e3e68801
 def missing_glyph_warnings(text: str, family=None) -> list[str]:
     "Draw `text` with matplotlib (Agg, off-screen) and return the 'missing from font' warnings it raised."
     import matplotlib as mpl

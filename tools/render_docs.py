@@ -122,7 +122,7 @@ def render_notebook(src: str, timeout: int):
     # 2. execute in a fresh kernel
     env_backend = os.environ.get('MPLBACKEND')
     os.environ['MPLBACKEND'] = 'module://matplotlib_inline.backend_inline'  # CI exports MPLBACKEND=Agg: no inline plots
-    ipc_dir = tempfile.mkdtemp(prefix='render_docs_')
+    ipc_dir, km = tempfile.mkdtemp(prefix='render_docs_'), None
     try:
         # a local IPC transport (sockets in a private temp dir) instead of TCP ports on localhost
         km = KernelManager(kernel_name='python3', transport='ipc', ip=os.path.join(ipc_dir, 'kernel'))
@@ -134,6 +134,9 @@ def render_notebook(src: str, timeout: int):
     except Exception as e:  # timeouts, dead kernels
         raise RuntimeError(f"{src.name}: execution failed: {type(e).__name__}: {e}") from None
     finally:
+        if km is not None and km.has_kernel:  # nbclient leaves a kernel it did not create running
+            try: km.shutdown_kernel(now=False)
+            except Exception: km.shutdown_kernel(now=True)
         shutil.rmtree(ipc_dir, ignore_errors=True)
         if env_backend is None: os.environ.pop('MPLBACKEND', None)
         else: os.environ['MPLBACKEND'] = env_backend

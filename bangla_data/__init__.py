@@ -11,5 +11,6 @@ from .loading import *  # noqa: F401,F403
 from .caching import *  # noqa: F401,F403
 from .dataset import *  # noqa: F401,F403
 from .kfold import *  # noqa: F401,F403
+from .weights import *  # noqa: F401,F403
 from .loaders import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403

@@ -145,6 +145,20 @@ def test_pages_have_images_and_no_tofu(site):
         assert 'Traceback (most recent call last)' not in h, f"{p}: shows a traceback"
 
 
+def test_internal_links_resolve(site):
+    "Links between pages land on a page that exists and, for public names, on its documentation."
+    pages = {p.name: p.read_text(encoding='utf-8') for p in site.glob('*.html')}
+    bad = []
+    for name, h in pages.items():
+        for href in re.findall(r'href="([^"]*)"', h):
+            if re.match(r'^[a-z]+:', href) or href.endswith('.css') or href in ('', '#'): continue
+            target, _, frag = href.partition('#')
+            target = target or name
+            if target not in pages: bad.append(f"{name} -> {href} (no such page)")
+            elif frag and not frag.startswith('_') and f'id="{frag}"' not in pages[target]: bad.append(f"{name} -> {href} (no such anchor)")
+    assert not bad, '\n'.join(sorted(set(bad)))
+
+
 def test_bangla_font_installed():
     r = subprocess.run(['fc-list', ':lang=bn', 'family'], capture_output=True, text=True)
     assert r.stdout.strip(), "no Bangla font for the browser/matplotlib: run tools/install_system_deps.sh"

@@ -195,10 +195,12 @@ def _slug(s: str) -> str:
     return re.sub(r'[^\w\- ]', '', html.unescape(re.sub(r'<[^>]+>', '', s))).strip().lower().replace(' ', '-')
 
 
-def postprocess(body: str, cfg) -> str:
+def postprocess(body: str, cfg, pages=None) -> str:
     "Relative links to our own pages, ids on headings (for `#name` links), no Quarto leftovers."
     base = (cfg.get('doc_host', '') + cfg.get('doc_baseurl', '')).rstrip('/')
     if base: body = body.replace(base + '/', '')
+    for nb, page in (pages or {}).items():  # [see](05_kfold.ipynb#x) -> kfold.html#x, as Quarto does
+        body = re.sub(rf'href="(?:\./)?{re.escape(nb)}(?=[#"])', f'href="{page}', body)
     def _hid(m):  # Quarto-style lower-case ids, so nbdev's links (`env.html#bangladataerror`) land
         n, attrs, inner = m.groups()
         idm = re.search(r' id="([^"]*)"', attrs)
@@ -323,7 +325,8 @@ def build(nbs: Path, out: Path, timeout: int, workers: int, only=None, keep_goin
             title, desc = nb_title(src)
             title, desc = fm.get('title', title), fm.get('description', desc)
             fname = page_name(src)
-            (tmp / fname).write_text(page(title, desc, postprocess(body, cfg), nav, cfg, fname), encoding='utf-8')
+            html_ = postprocess(body, cfg, {nb.name: page_name(nb) for nb in nbs_list})
+            (tmp / fname).write_text(page(title, desc, html_, nav, cfg, fname), encoding='utf-8')
             print(f"  {src.name:28s} -> {fname:22s} {secs:5.1f}s", flush=True)
     for src, err in errors:
         print(f"\n===== render_docs: {src} failed =====\n{err}", file=sys.stderr)

@@ -181,8 +181,19 @@ def render_notebook(src: str, timeout: int):
     return body, fm, time.time() - t0
 
 
+def _light_lib_import(cfg):
+    "Let nbdev's link lookup read `<lib>/_modidx.py` without importing the whole library (torch...) in this worker."
+    import types
+    lib = cfg.get('lib_name')
+    if lib and lib not in sys.modules and (ROOT / cfg.get('lib_path', lib) / '_modidx.py').exists():
+        pkg = types.ModuleType(lib)
+        pkg.__path__ = [str(ROOT / cfg.get('lib_path', lib))]
+        sys.modules[lib] = pkg  # a bare package: `import lib._modidx` runs only that file
+
+
 def _worker(args):
     src, timeout = args
+    _light_lib_import(settings())
     try: return src, render_notebook(src, timeout), None
     except Exception as e:
         msg = str(e) if isinstance(e, RuntimeError) else ''.join(traceback.format_exception(e))
@@ -306,6 +317,9 @@ def build(nbs: Path, out: Path, timeout: int, workers: int, only=None, keep_goin
         num = '' if nb.stem == 'index' else re.match(r'^(\d+)', nb.stem).group(1)
         nav.append((page_name(nb), num, t if nb.stem != 'index' else 'Overview'))
     todo = [nb for nb in nbs_list if not only or any(o in nb.name for o in only)]
+    try: last = json.loads((out / 'build.json').read_text())['seconds']
+    except (OSError, ValueError, KeyError): last = {}
+    todo.sort(key=lambda nb: -last.get(nb.name, 1e9))  # slowest first (as last time): shortest wall time on 2 workers
     t0 = time.time()
     tmp = out.with_name(out.name + '.tmp')
     shutil.rmtree(tmp, ignore_errors=True)
@@ -341,7 +355,8 @@ def build(nbs: Path, out: Path, timeout: int, workers: int, only=None, keep_goin
     except ImportError: pass
     (tmp / 'site.css').write_text(css, encoding='utf-8')
     (tmp / '.nojekyll').write_text('')
-    manifest = dict(pages=sorted(p.name for p in tmp.glob('*.html')), failed=[s.name for s, _ in errors], notebooks=[n.name for n in nbs_list], seconds=timings,
+    manifest = dict(pages=sorted(p.name for p in tmp.glob('*.html')), failed=[s.name for s, _ in errors], notebooks=[n.name for n in nbs_list],
+                    seconds={k: v for k, v in {**last, **timings}.items() if k in {n.name for n in nbs_list}},
                     total_seconds=round(time.time() - t0, 1), built=time.strftime('%Y-%m-%dT%H:%M:%S'))
     (tmp / 'build.json').write_text(json.dumps(manifest, indent=1), encoding='utf-8')
     old = out.with_name(out.name + '.old')

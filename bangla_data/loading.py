@@ -36,12 +36,12 @@ _ANY_INVISIBLE_RE = re.compile('[\u200b-\u200f\u2060\ufeff\u00ad\u180e]')
 
 def clean_bangla_text(text: str, remove_urls: bool = True, remove_latin: bool = False, remove_emoji: bool = False,
                       use_normalizer: bool = False) -> str:
-    "Clean one comment: NFC, URLs, invisible characters, Unicode spaces and repeated whitespace (options: Latin, emoji, csebuetnlp normalizer)."
+    "Clean one comment: NFC, invisible characters, URLs, Unicode spaces and repeated whitespace (options: Latin, emoji, csebuetnlp normalizer)."
     text = unicodedata.normalize('NFC', text)
     if use_normalizer: text = _normalizer()(text)
-    if remove_urls: text = _URL_RE.sub(' ', text)
     if _ANY_INVISIBLE_RE.search(text):  # rare: only then can removing a character create a new composition
         text = unicodedata.normalize('NFC', _JOINER_RE.sub('', _INVISIBLE_RE.sub('', text)))
+    if remove_urls: text = _URL_RE.sub(' ', text)
     if remove_latin: text = _LATIN_RE.sub(' ', text)
     if remove_emoji: text = _EMOJI_RE.sub(' ', text)
     return ' '.join(text.split())
@@ -61,8 +61,11 @@ def _decode_hint(path, e):
                            "Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`) or pass encoding='cp1252'.")
 
 def _sniff_encoding(path: Path) -> str:
-    head = path.open('rb').read(4)
+    "'utf-16' for a UTF-16 BOM, 'utf-16-le'/'-be' for UTF-16 without one (NUL bytes in an ASCII header), else 'utf-8-sig'."
+    with path.open('rb') as f: head = f.read(4)
     if head[:2] in (b'\xff\xfe', b'\xfe\xff'): return 'utf-16'
+    if len(head) == 4 and head[1] == head[3] == 0 and head[0] and head[2]: return 'utf-16-le'
+    if len(head) == 4 and head[0] == head[2] == 0 and head[1] and head[3]: return 'utf-16-be'
     return 'utf-8-sig'
 
 def _clean_columns(df: pd.DataFrame, source) -> pd.DataFrame:
@@ -75,6 +78,22 @@ def _clean_columns(df: pd.DataFrame, source) -> pd.DataFrame:
 def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
     with path.open(encoding=encoding, newline='') as f:
         return next(csv.reader(f, delimiter=sep), [])
+
+def _ragged_row(path: Path, sep: str, encoding: str, width: int):
+    "The first `(row number, field count)` of a row whose field count differs from the header's `width` (header = row 1)."
+    with path.open(encoding=encoding, newline='') as f:
+        r = csv.reader(f, delimiter=sep)
+        next(r, None)
+        for row in r:
+            if row and len(row) != width: return r.line_num, len(row)
+    return None, None
+
+def _ragged_error(path: Path, sep: str, encoding: str, width: int) -> BanglaDataError:
+    line, n = _ragged_row(path, sep, encoding, width)
+    where = f"the row ending on line {line} has {n} fields" if line else "some rows have more fields"
+    name = 'comma' if sep == ',' else 'tab'
+    return BanglaDataError(f"{path}: {where} but the header has {width} columns: probably a {name} inside a comment that is not "
+                           f'quoted. Put such cells in double quotes ("ক, খ"), as spreadsheet programs do when they save CSV.')
 
 # %% ../nbs/02_loading.ipynb #b4e31542
 def read_table(source, encoding: str | None = None, sheet_name=0) -> pd.DataFrame:
@@ -93,10 +112,18 @@ def read_table(source, encoding: str | None = None, sheet_name=0) -> pd.DataFram
             header = [c.replace('\ufeff', '').strip() for c in _csv_header(path, sep, enc)]
             dups = sorted({n for n in header if header.count(n) > 1 and n})
             if dups: raise BanglaDataError(f"{path}: duplicate column name(s) {dups} in the header; rename them so each column is unique")
-            df = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, keep_default_na=False, na_filter=False, engine='c')
+            try: df = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, keep_default_na=False, na_filter=False, engine='c')
+            except pd.errors.ParserError as e:
+                if 'Expected' in str(e): raise _ragged_error(path, sep, enc, len(header)) from None
+                raise
+            if not isinstance(df.index, pd.RangeIndex):  # pandas silently made the surplus first field(s) an index
+                raise _ragged_error(path, sep, enc, len(header))
         elif ext in ('.xlsx', '.xlsm', '.xls'):
-            df = pd.read_excel(path, sheet_name=sheet_name)
-            df = df.loc[:, [not (str(c).startswith('Unnamed:') and df[c].isna().all()) for c in df.columns]]
+            head = [str(c).strip() for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0] if not pd.isna(c)]
+            dups = sorted({n for n in head if head.count(n) > 1})
+            if dups: raise BanglaDataError(f"{path}: duplicate column name(s) {dups} in the header; rename them so each column is unique")
+            df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)  # a comment "NA" is text; empty cells are ''
+            df = df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all()) for c in df.columns]]
         elif ext in ('.jsonl', '.ndjson'):
             df = pd.read_json(path, lines=True, dtype=False, encoding=encoding or 'utf-8')
         elif ext == '.json':
@@ -105,7 +132,7 @@ def read_table(source, encoding: str | None = None, sheet_name=0) -> pd.DataFram
             df = pd.read_parquet(path)
         else:
             raise BanglaDataError(f"{path}: unsupported file type {ext!r}; use .csv, .tsv, .xlsx, .jsonl or .parquet, or pass a DataFrame")
-    except UnicodeDecodeError as e: raise _decode_hint(path, e) from None
+    except UnicodeError as e: raise _decode_hint(path, e) if isinstance(e, UnicodeDecodeError) else BanglaDataError(f"{path}: {e}") from None
     except pd.errors.EmptyDataError: raise BanglaDataError(f"{path}: no columns found (the file is empty or only whitespace)") from None
     except pd.errors.ParserError as e: raise BanglaDataError(f"{path}: could not be parsed as {ext[1:].upper()}: {e}") from None
     except (ValueError, OSError) as e:
@@ -259,6 +286,13 @@ def load_and_preprocess_data(data_path, text_column: str = 'comment_text', label
             texts = [t for t, k in zip(texts, keep) if k]
             labels, rows = labels[keep], rows[keep]
         else: dropped = {k: [] for k in dropped}
+    if len(labels) > 1:
+        pos = labels.sum(0)
+        for what, flat in (('no positive row (all 0)', pos == 0), ('only positive rows (all 1)', pos == len(labels))):
+            if flat.any():
+                warnings.warn(f"{source}: label column(s) {[c for c, f in zip(cols, flat) if f]} have {what} among the {len(labels):,} "
+                              "rows kept: nothing can be learned from such a label, and its class weight is 1.0; check the column "
+                              "or leave it out of label_columns", stacklevel=2)
     info = LoadInfo(source, text_col, cols, len(df), len(texts), dropped, duplicate_report(texts, labels),
                     label_report(labels, cols), rows, clean_text, clean_options, time.perf_counter() - t0)
     if verbose: print(info.summary())

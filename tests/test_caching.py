@@ -400,4 +400,7 @@ def test_housekeeping_on_real_entries(banglabert, mbert, cyber, tmp_path):
     assert all(0 < r['bytes'] < 5_000_000 and r['age_seconds'] >= 0 for r in rows)
     removed = clear_cache(tmp_path, 'banglabert_maxlen64')
     assert len(removed) == 1 and len(list_cache_entries(tmp_path)) == 3
-    assert len(clear_cache(tmp_path)) == 3 and list_cache_entries(tmp_path) == []
+    dead = tmp_path / '.tmp-999999999-abcd-banglabert_maxlen128_0123456789abcdef_tokenized'   # left by a killed build
+    dead.mkdir()
+    assert list_cache_entries(tmp_path)[-1]['status'].startswith('interrupted')
+    assert len(clear_cache(tmp_path)) == 3 and list_cache_entries(tmp_path) == [] and not dead.exists()

@@ -104,8 +104,8 @@ def main(argv=None):
     print("| loader | tokens fed | × design | padding | mean batch length | " + " | ".join(cols) + " |")
     print("|---|---:|---:|---:|---:|" + "---:|" * len(cols))
     for k, (tokens, widths, tm) in res.items():
-        cells = [f"{tm[nw][0]:.2f} ({tm[nw][0] / base_t[nw][0]:.2f}×)" for nw in a.workers]
-        cells += [f"{tm[nw][1]:.2f} ({tm[nw][1] / base_t[nw][1]:.2f}×)" for nw in a.workers if nw]
+        cells = [f"{tm[nw][0]:.3f} ({tm[nw][0] / base_t[nw][0]:.2f}×)" for nw in a.workers]
+        cells += [f"{tm[nw][1]:.3f} ({tm[nw][1] / base_t[nw][1]:.2f}×)" for nw in a.workers if nw]
         print(f"| {k} | {tokens:,} | {tokens / base_tokens:.3f} | {1 - real / tokens:.1%} | {np.mean(widths):.1f} | " + " | ".join(cells) + " |")
 
     g, r = res["bangla_data, length-grouped"], res["bangla_data, random + dynamic"]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_loading.ipynb #63e79f44
 from __future__ import annotations
-import csv, difflib, os, re, time, unicodedata, warnings
+import codecs, csv, difflib, os, re, time, unicodedata, warnings
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -75,13 +75,23 @@ def _clean_columns(df: pd.DataFrame, source) -> pd.DataFrame:
     df.columns = names
     return df
 
+import contextlib
+
+@contextlib.contextmanager
+def _no_field_limit():
+    "Lift the csv module's 131,072-character field limit (a single comment can be megabytes long)."
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try: yield
+    finally: csv.field_size_limit(old)
+
 def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
-    with path.open(encoding=encoding, newline='') as f:
+    with path.open(encoding=encoding, newline='') as f, _no_field_limit():
         return next(csv.reader(f, delimiter=sep), [])
 
 def _ragged_row(path: Path, sep: str, encoding: str, width: int):
     "The first `(row number, field count)` of a row whose field count differs from the header's `width` (header = row 1)."
-    with path.open(encoding=encoding, newline='') as f:
+    with path.open(encoding=encoding, newline='') as f, _no_field_limit():
         r = csv.reader(f, delimiter=sep)
         next(r, None)
         for row in r:
@@ -101,6 +111,9 @@ def read_table(source, encoding: str | None = None, sheet_name=0) -> pd.DataFram
     if isinstance(source, pd.DataFrame):
         return _clean_columns(source.copy(), 'DataFrame')
     path = Path(os.fspath(source)).expanduser()
+    if encoding is not None:
+        try: codecs.lookup(encoding)
+        except (LookupError, TypeError): raise BanglaDataError(f"{path}: unknown encoding {encoding!r}; use e.g. 'utf-8', 'utf-16' or 'cp1252'") from None
     if not path.exists(): raise BanglaDataError(f"{path}: no such file. Check the path (working directory: {os.getcwd()})")
     if path.is_dir(): raise BanglaDataError(f"{path}: is a directory; give the path of a .csv/.tsv/.xlsx/.jsonl/.parquet file inside it")
     if path.stat().st_size == 0: raise BanglaDataError(f"{path}: the file is empty")

@@ -552,6 +552,8 @@ def get_or_create_tokenized_dataset(comments, labels, tokenizer, max_length: int
 
     def done(d, how, path=None):
         size = _entry_bytes(path) if path else d.nbytes
+        status = 'hit' if how.endswith('hit') else ('rebuild' if problem else 'miss') if path else 'memory'
+        d.cache_info = dict(status=status, path=path, bytes=int(size), seconds=round(time.perf_counter() - t0, 4))
         icon = {'Tokenization cache hit': '📦', 'Saved to cache': '💾'}.get(how, '🧠')
         say(f"{icon} {how}: {len(d):,} rows, {int(d.offsets[-1]):,} tokens, {_fmt_bytes(size)} "
             f"in {(time.perf_counter() - t0) * 1000:,.0f} ms" + (f" — {path}" if path else ''))

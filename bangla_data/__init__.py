@@ -13,4 +13,5 @@ from .dataset import *  # noqa: F401,F403
 from .kfold import *  # noqa: F401,F403
 from .weights import *  # noqa: F401,F403
 from .loaders import *  # noqa: F401,F403
+from .pipeline import *  # noqa: F401,F403
 from .plotting import *  # noqa: F401,F403

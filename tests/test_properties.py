@@ -150,16 +150,21 @@ def _as_csv_cell(v):
     return '' if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
 
 
-@given(tables(), st.sampled_from(['utf-8', 'utf-8-sig', 'utf-16']), st.sampled_from(['\n', '\r\n']), st.booleans())
-def test_random_tables_written_as_csv_load_like_their_text(table, encoding, newline, clean):
+@given(tables(), st.sampled_from(['utf-8', 'utf-8-sig', 'utf-16']), st.sampled_from(['\n', '\r\n']), st.booleans(),
+       st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+def test_random_tables_written_as_csv_load_like_their_text(table, encoding, newline, clean, quoting):
     "The same table as a CSV file: cells become text exactly as written (a number stays as written, not re-formatted)."
     texts, names, cols = table
     texts = [_as_csv_cell(v) for v in texts]                           # in a CSV every cell is text; empty = missing
     texts = [t.replace('\x00', '') for t in texts]                     # NUL cannot be stored in a CSV text cell
     spelled = lambda s: {'1': 1.0, '1.0': 1.0, 'true': 1.0, '0': 0.0, '0.0': 0.0, 'false': 0.0, '-0': 0.0}.get(s.strip().lower())
     cols = {nm: [(_as_csv_cell(v), spelled(_as_csv_cell(v))) for v, _ in cols[nm]] for nm in names}
+    if quoting == csv.QUOTE_MINIMAL and newline == '\n':
+        # Python's csv writer leaves a lone '\r' unquoted unless it is part of the line terminator, which makes the
+        # file ambiguous for any reader (pandas' to_csv does the same); spreadsheet programs quote it.
+        assume(not any('\r' in t for t in texts))
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator=newline)
+    w = csv.writer(buf, lineterminator=newline, quoting=quoting)
     w.writerow(['text', *names])
     w.writerows([[t, *(cols[nm][i][0] for nm in names)] for i, t in enumerate(texts)])
     with tempfile.TemporaryDirectory() as d:

@@ -326,12 +326,14 @@ def test_read_only_cache_dir_works_with_a_warning(small, tmp_path):
         with pytest.warns(UserWarning, match='not writable'):
             d = get_or_create_tokenized_dataset(comments, labels, tok, 64, empty, verbose=False)
         assert np.array_equal(d.ids, ref.ids) and os.listdir(empty) == []
+        assert d.cache_info['status'] == 'memory'
         with pytest.warns(UserWarning, match='not writable'):       # a directory that cannot even be created
             get_or_create_tokenized_dataset(comments, labels, tok, 64, empty / 'sub', verbose=False)
         with warnings.catch_warnings():
             warnings.simplefilter('error')                          # an existing entry in a read-only dir is a plain hit
             h = get_or_create_tokenized_dataset(comments, labels, tok, 64, filled, verbose=False)
         assert isinstance(h.ids, np.memmap) and np.array_equal(h.ids, ref.ids)
+        assert h.cache_info['status'] == 'hit'
         with pytest.warns(UserWarning, match='kept in memory'):     # a miss in it: in memory
             get_or_create_tokenized_dataset(comments, labels, tok, 32, filled, verbose=False)
     finally:

@@ -181,6 +181,20 @@ def render_notebook(src: str, timeout: int):
     return body, fm, time.time() - t0
 
 
+def fix_method_links(site: Path):
+    "A link to `Class.method` without its own show_doc points at the class's documentation instead."
+    pages = {p.name: p.read_text(encoding='utf-8') for p in site.glob('*.html')}
+    ids = {n: set(re.findall(r' id="([^"]+)"', h)) for n, h in pages.items()}
+    def _fix(m, name):
+        target, frag = m.group(1) or name, m.group(2)
+        if target not in ids or frag in ids[target] or '.' not in frag: return m.group(0)
+        cls = frag.rsplit('.', 1)[0]
+        return f'href="{m.group(1)}#{cls}"' if cls in ids[target] else m.group(0)
+    for name, h in pages.items():
+        new = re.sub(r'href="([\w.-]*\.html)?#([^"]+)"', lambda m: _fix(m, name), h)
+        if new != h: (site / name).write_text(new, encoding='utf-8')
+
+
 def _light_lib_import(cfg):
     "Let nbdev's link lookup read `<lib>/_modidx.py` without importing the whole library (torch...) in this worker."
     import types
@@ -348,6 +362,7 @@ def build(nbs: Path, out: Path, timeout: int, workers: int, only=None, keep_goin
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"\nrender_docs: {len(errors)} of {len(todo)} notebooks failed; {out}/ left unchanged", file=sys.stderr)
         return 1
+    fix_method_links(tmp)
     css = CSS
     try:
         from pygments.formatters import HtmlFormatter

@@ -70,9 +70,16 @@ def _directives(src: str):
     return d, '\n'.join(lines[i:])
 
 
-SETUP = ("#| hide\nfrom nbdev.showdoc import show_doc\n"
-         "try:\n    from bangla_data.plotting import use_bangla_font\n    use_bangla_font()\n"
-         "except ImportError: pass\n")
+SETUP = """#| hide
+import warnings as _rd_warnings
+_rd_warnings.filterwarnings('ignore', message='IProgress not found')  # tqdm.auto in a kernel without ipywidgets
+from nbdev.showdoc import show_doc
+try:
+    from bangla_data.plotting import use_bangla_font as _rd_use_bangla_font
+    _rd_use_bangla_font()
+except ImportError: pass
+del _rd_warnings
+"""
 
 _re_quarto_attr = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')  # [source](url){target="_blank" ...}
 _re_fence_div = re.compile(r'^\s*:::.*$\n?', flags=re.M)

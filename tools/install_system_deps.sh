@@ -5,10 +5,11 @@
 #               browser draw Bangla glyphs instead of boxes (bangla_data.plotting.use_bangla_font picks them up)
 #   fonts-noto-color-emoji  emoji in the prose (e.g. 🤗) instead of boxes
 #   fontconfig  fc-list/fc-match, used to find the fonts
+#   make        `make docs`
 # Idempotent: installs only what is missing, runs `apt-get update` at most once, does nothing if all is there.
 set -euo pipefail
 
-PKGS=(chromium fonts-beng fonts-noto-color-emoji fontconfig)
+PKGS=(chromium fonts-beng fonts-noto-color-emoji fontconfig make)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then

@@ -30,3 +30,24 @@ def banglabert():
 def mbert():
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(str(MBERT_DIR))
+
+
+def load_real(path, text_column, label_columns):
+    "Load a real dataset quietly (no printed summary, no warnings): `(comments, labels)`."
+    import warnings
+    from bangla_data.loading import load_and_preprocess_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_and_preprocess_data(path, text_column=text_column, label_columns=label_columns, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def cyberbully():
+    "The cleaned cyberbullying comments and labels."
+    return load_real(CYBERBULLY_CSV, "comment", CYBERBULLY_LABELS)
+
+
+@pytest.fixture(scope="session")
+def toxic():
+    "The cleaned toxic-comment texts and labels."
+    return load_real(TOXIC_CSV, "text", TOXIC_LABELS)

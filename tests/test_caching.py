@@ -17,32 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, MBERT_DIR, ROOT, TOXIC_CSV, TOXIC_LABELS
+from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, MBERT_DIR, ROOT, TOXIC_CSV, TOXIC_LABELS, load_real as _load
 from bangla_data.caching import (TokenizedData, _entry_names, cache_key_inputs, clear_cache, get_or_create_tokenized_dataset,
                                  list_cache_entries, sample_tokenizer, tokenizer_fingerprint)
 from bangla_data.loading import load_and_preprocess_data
 
 
-def _load(csv, text_column, labels):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return load_and_preprocess_data(csv, text_column=text_column, label_columns=labels, verbose=False)
-
-
 @pytest.fixture(scope='module')
-def cyber():
-    return _load(CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS)
-
-
-@pytest.fixture(scope='module')
-def toxic():
-    return _load(TOXIC_CSV, 'text', TOXIC_LABELS)
-
-
-@pytest.fixture(scope='module')
-def small(cyber):
+def small(cyberbully):
     "300 real comments and a small WordPiece tokenizer built from them (fast)."
-    comments, labels = cyber[0][:300], cyber[1][:300]
+    comments, labels = cyberbully[0][:300], cyberbully[1][:300]
     return comments, labels, sample_tokenizer(comments)
 
 
@@ -63,9 +47,9 @@ def _run(code, *args, timeout=120, **kw):
 
 # ----------------------------------------------------------------------------------------------- correctness, fingerprint
 @pytest.mark.parametrize('tok_name', ['banglabert', 'mbert'])
-def test_ids_equal_tokenizer_output_on_all_real_comments(tok_name, request, cyber, toxic, tmp_path):
+def test_ids_equal_tokenizer_output_on_all_real_comments(tok_name, request, cyberbully, toxic, tmp_path):
     tok = request.getfixturevalue(tok_name)
-    for comments, labels in (cyber, toxic):
+    for comments, labels in (cyberbully, toxic):
         d = get_or_create_tokenized_dataset(comments, labels, tok, 128, tmp_path, verbose=False)
         ref = tok(comments, truncation=True, max_length=128)['input_ids']
         assert d.lengths.tolist() == [len(r) for r in ref]
@@ -80,8 +64,8 @@ def test_ids_equal_tokenizer_output_on_all_real_comments(tok_name, request, cybe
         assert d.mask_token_id == tok.mask_token_id and d.pad_token_id == tok.pad_token_id
 
 
-def test_fingerprint_properties_on_real_data(banglabert, mbert, cyber, toxic, tmp_path):
-    comments, labels = cyber
+def test_fingerprint_properties_on_real_data(banglabert, mbert, cyberbully, toxic, tmp_path):
+    comments, labels = cyberbully
     k0 = _key(comments, labels, banglabert, 128)
     assert _key(list(comments), labels.copy(), banglabert, 128) == k0            # same content, new objects
     c1 = list(comments); c1[5000] = c1[5000] + '।'
@@ -127,8 +111,8 @@ def test_fingerprint_properties_on_real_data(banglabert, mbert, cyber, toxic, tm
     assert r.stdout.strip().splitlines()[-1] == k0
 
 
-def test_hit_in_a_new_process_and_copied_tokenizer_dir(banglabert, cyber, tmp_path, capsys):
-    comments, labels = cyber
+def test_hit_in_a_new_process_and_copied_tokenizer_dir(banglabert, cyberbully, tmp_path, capsys):
+    comments, labels = cyberbully
     d = get_or_create_tokenized_dataset(comments, labels, banglabert, 128, tmp_path / 'c')
     assert 'miss' in capsys.readouterr().out
     r = _run("""
@@ -170,7 +154,7 @@ _SLOW_WRITER = """
 
 
 @pytest.mark.parametrize('kill_at', ['ids.npy', 'labels.npy'])
-def test_sigkill_mid_write_leaves_no_loadable_partial_entry(kill_at, banglabert, cyber, tmp_path):
+def test_sigkill_mid_write_leaves_no_loadable_partial_entry(kill_at, banglabert, cyberbully, tmp_path):
     cache = tmp_path / 'c'
     p = subprocess.Popen([sys.executable, '-c', textwrap.dedent(_SLOW_WRITER), str(cache)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -188,7 +172,7 @@ def test_sigkill_mid_write_leaves_no_loadable_partial_entry(kill_at, banglabert,
     leftovers = [n for n in os.listdir(cache) if n.startswith('.tmp-')]
     assert leftovers                                               # the partial build is only in a temporary directory
     assert list_cache_entries(cache)[0]['status'].startswith('interrupted')
-    comments, labels = cyber
+    comments, labels = cyberbully
     with warnings.catch_warnings():
         warnings.simplefilter('error')                             # a clean miss, no corruption warning
         d = get_or_create_tokenized_dataset(comments, labels, banglabert, 128, cache, verbose=False)
@@ -254,8 +238,8 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize('damage', list(DAMAGE))
-def test_corrupt_entry_is_detected_and_rebuilt(damage, banglabert, cyber, tmp_path):
-    comments, labels = cyber
+def test_corrupt_entry_is_detected_and_rebuilt(damage, banglabert, cyberbully, tmp_path):
+    comments, labels = cyberbully
     good = get_or_create_tokenized_dataset(comments, labels, banglabert, 128, tmp_path, verbose=False)
     ref = (np.array(good.ids), np.array(good.offsets), np.array(good.labels))
     entry = tmp_path / _entries(tmp_path)[0]
@@ -381,8 +365,8 @@ def test_parallel_build_does_not_leak_into_forked_workers(tmp_path):
     assert 'The current process just got forked' not in r.stderr
 
 
-def test_mapped_data_pickles_as_its_path(banglabert, cyber, tmp_path):
-    comments, labels = cyber
+def test_mapped_data_pickles_as_its_path(banglabert, cyberbully, tmp_path):
+    comments, labels = cyberbully
     d = get_or_create_tokenized_dataset(comments, labels, banglabert, 128, tmp_path, verbose=False)
     blob = pickle.dumps(d)
     assert len(blob) < 2000                                        # a spawn worker maps the file instead of receiving a copy
@@ -392,8 +376,8 @@ def test_mapped_data_pickles_as_its_path(banglabert, cyber, tmp_path):
     assert pickle.loads(pickle.dumps(m)).row(0).tolist() == [1, 2]
 
 
-def test_housekeeping_on_real_entries(banglabert, mbert, cyber, tmp_path):
-    comments, labels = cyber
+def test_housekeeping_on_real_entries(banglabert, mbert, cyberbully, tmp_path):
+    comments, labels = cyberbully
     for tok in (banglabert, mbert):
         for n in (64, 128): get_or_create_tokenized_dataset(comments, labels, tok, n, tmp_path, verbose=False)
     rows = list_cache_entries(tmp_path)

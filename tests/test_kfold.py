@@ -13,21 +13,7 @@ from sklearn.model_selection import cross_validate
 from bangla_data.env import BanglaDataError
 from bangla_data.kfold import LeakFreeKFold, assign_folds, fold_report, label_conflicts, prepare_kfold_splits
 from bangla_data.loading import duplicate_report, load_and_preprocess_data
-from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, TOXIC_CSV, TOXIC_LABELS
-
-
-def _load(path, text_column, label_columns):
-    return load_and_preprocess_data(path, text_column=text_column, label_columns=label_columns, verbose=False)
-
-
-@pytest.fixture(scope="module")
-def cyberbully():
-    return _load(CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS)
-
-
-@pytest.fixture(scope="module")
-def toxic():
-    return _load(TOXIC_CSV, 'text', TOXIC_LABELS)
+from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, TOXIC_CSV, TOXIC_LABELS, load_real as _load
 
 
 def _quiet(fn, *args, **kw):

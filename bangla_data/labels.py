@@ -75,6 +75,8 @@ def label_report(labels, label_columns=LABEL_COLUMNS) -> LabelReport:
 def plot_label_report(report: LabelReport, figsize=(11, 4)):
     "Bar chart of the label distribution next to a heatmap of label co-occurrence."
     import matplotlib.pyplot as plt
+    from bangla_data.plotting import use_bangla_font
+    use_bangla_font()  # label names may be Bangla
     fig, (a, b) = plt.subplots(1, 2, figsize=figsize, gridspec_kw=dict(width_ratios=[1.1, 1]))
     names = list(report.table.index) + ['no label', '2+ labels']
     counts = list(report.table.positives) + [report.all_zero, report.multi_label]

@@ -81,6 +81,8 @@ class LengthReport:
     def plot(self, ax=None):
         "Histogram of token lengths with `max_length` and the 99% length marked."
         import matplotlib.pyplot as plt
+        from bangla_data.plotting import use_bangla_font
+        use_bangla_font()
         if ax is None: _, ax = plt.subplots(figsize=(7, 3))
         top = int(max(self.lengths.max(), self.max_length)) + 1
         ax.hist(self.lengths, bins=np.arange(0, top + 2, max(1, top // 60)), color='#4f81bd')

@@ -48,8 +48,9 @@ def clean_bangla_text(text: str, remove_urls: bool = True, remove_latin: bool = 
 
 # %% ../nbs/02_loading.ipynb #940ffe60
 def clean_bangla_texts(texts, **kwargs) -> list[str]:
-    "Clean a list of comments with `clean_bangla_text` (same options)."
-    return [clean_bangla_text(t, **kwargs) for t in texts]
+    "Clean a list of comments with `clean_bangla_text` (same options), each distinct text once."
+    done = {}
+    return [done[t] if t in done else done.setdefault(t, clean_bangla_text(t, **kwargs)) for t in texts]
 
 # %% ../nbs/02_loading.ipynb #43108a12
 SAMPLE_PATH = Path(str(files('bangla_data') / 'data' / 'sample.csv'))

@@ -11,8 +11,9 @@ from .env import BanglaDataError, tokenizers_parallelism
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'TokenizedData', 'sample_tokenizer', 'text_fingerprint', 'labels_fingerprint',
-           'tokenizer_fingerprint', 'get_cache_filename', 'tokenize_to_data', 'cache_key_inputs',
-           'get_or_create_tokenized_dataset', 'list_cache_entries', 'clear_cache']
+           'tokenizer_fingerprint', 'get_cache_filename', 'tokenizer_max_length', 'check_max_length',
+           'tokenize_to_data', 'cache_key_inputs', 'get_or_create_tokenized_dataset', 'list_cache_entries',
+           'clear_cache']
 
 # %% ../nbs/03_caching.ipynb #80afa111
 _KEYS = ('input_ids', 'attention_mask', 'labels')
@@ -147,7 +148,9 @@ class TokenizedData:
     def __reduce__(self):
         "Pickle for worker processes (never to disk): a mapped cache entry travels as its path and is mapped again there."
         path = self.manifest.get('path')
-        if path and isinstance(self.ids, np.memmap): return (_reopen, (path, self.pad_to_max_length))
+        if path and isinstance(self.ids, np.memmap):
+            fields = _data_fields(self.pad_token_id, self.max_length, self.special_token_ids, self.mask_token_id)
+            return (_reopen, (path, self.pad_to_max_length, fields))
         return (TokenizedData, (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
                                 self.max_length, self.special_token_ids, self.mask_token_id, self.manifest, self.pad_to_max_length))
 
@@ -304,6 +307,43 @@ def get_cache_filename(tokenizer_name: str, max_length: int, cache_dir, key: Opt
     assert os.path.dirname(path) == os.fspath(cache_dir).rstrip(os.sep) or os.path.dirname(path) == os.fspath(cache_dir)
     return path
 
+# %% ../nbs/03_caching.ipynb #359d3d7d
+_UNSET_MAX = 10**6  # transformers reports int(1e30) when a tokenizer config sets no model_max_length
+
+def tokenizer_max_length(tokenizer):
+    "The longest input the tokenizer's model takes, as `(tokens, where it comes from)`, or `None` if nothing says."
+    found = []
+    mml = getattr(tokenizer, 'model_max_length', None)
+    if isinstance(mml, (int, np.integer)) and not isinstance(mml, bool) and 0 < mml < _UNSET_MAX:
+        found.append((int(mml), 'tokenizer.model_max_length'))
+    where = str(getattr(tokenizer, 'name_or_path', '') or '')
+    cfg = os.path.join(where, 'config.json') if where else ''
+    if cfg and os.path.isfile(cfg):
+        try:
+            with open(cfg, encoding='utf-8') as f: conf = json.load(f)
+        except (OSError, ValueError): conf = None
+        for k in ('max_position_embeddings', 'n_positions'):
+            v = conf.get(k) if isinstance(conf, dict) else None
+            if isinstance(v, int) and not isinstance(v, bool) and 0 < v < _UNSET_MAX:
+                found.append((v, f'{k} in {cfg}')); break
+    return min(found, key=lambda t: t[0]) if found else None
+
+def check_max_length(tokenizer, max_length, add_special_tokens: bool = True) -> int:
+    "`max_length` as an `int` if the tokenizer's special tokens fit in it and its model takes it; else `BanglaDataError`."
+    try: n_special = int(tokenizer.num_special_tokens_to_add(pair=False)) if add_special_tokens else 0
+    except (AttributeError, TypeError, NotImplementedError): n_special = 0
+    least = max(1, n_special)
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)) or max_length < least:
+        room = (f" of at least {least}, to leave room for the {n_special} special tokens the tokenizer adds "
+                f"({', '.join(t for t in (tokenizer.cls_token, tokenizer.sep_token) if t) or 'e.g. [CLS] and [SEP]'})"
+                if n_special else '')
+        raise BanglaDataError(f"max_length must be a positive integer{room}, got {max_length!r}")
+    limit = tokenizer_max_length(tokenizer)
+    if limit and max_length > limit[0]:
+        raise BanglaDataError(f"max_length={max_length} is above the tokenizer's limit of {limit[0]} tokens ({limit[1]}, "
+                              f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r}); use at most {limit[0]}")
+    return int(max_length)
+
 # %% ../nbs/03_caching.ipynb #5db27467
 import itertools
 
@@ -347,8 +387,7 @@ def tokenize_to_data(comments, labels, tokenizer, max_length: int, truncation: b
     if tokenizer.pad_token_id is None:
         raise BanglaDataError(f"tokenizer {tokenizer.name_or_path!r} has no pad token; set one first, e.g. "
                               "tokenizer.pad_token = tokenizer.unk_token")
-    if not isinstance(max_length, (int, np.integer)) or max_length < 1:
-        raise BanglaDataError(f"max_length must be a positive integer, got {max_length!r}")
+    max_length = check_max_length(tokenizer, max_length, add_special_tokens)
     index = {}
     inverse = np.fromiter((index.setdefault(t, len(index)) for t in texts), dtype=np.int64, count=len(texts))
     unique = list(index) if len(index) < len(texts) else texts
@@ -381,6 +420,12 @@ _MANIFEST = 'manifest.json'
 _FORMAT = 'bangla_data.tokenized'
 
 class _CorruptEntry(Exception): "A cache entry that exists but cannot be trusted."
+
+def _data_fields(pad_token_id, max_length, special_token_ids, mask_token_id) -> dict:
+    "The manifest fields a `TokenizedData` is built from besides its arrays, normalised so that two sets compare equal."
+    return dict(pad_token_id=None if pad_token_id is None else int(pad_token_id), max_length=int(max_length),
+                special_token_ids=sorted({int(i) for i in special_token_ids}),
+                mask_token_id=None if mask_token_id is None else int(mask_token_id))
 
 def _checksum(a) -> str:
     h = _hasher(); h.update(np.ascontiguousarray(a)); return h.hexdigest()
@@ -425,8 +470,9 @@ def _write_entry(path, data: TokenizedData, manifest: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-def _open_entry(path, key: Optional[str] = None, verify: bool = True, pad_to_max_length: bool = False) -> TokenizedData:
-    "Map a cache entry; raise `_CorruptEntry` saying what is wrong if it cannot be trusted."
+def _open_entry(path, key: Optional[str] = None, verify: bool = True, pad_to_max_length: bool = False,
+                expect: Optional[dict] = None) -> TokenizedData:
+    "Map a cache entry; raise `_CorruptEntry` saying what is wrong if it cannot be trusted (or its fields differ from `expect`)."
     if not os.path.isdir(path): raise _CorruptEntry('not a cache entry directory')
     try:
         with open(os.path.join(path, _MANIFEST), encoding='utf-8') as f: m = json.load(f)
@@ -436,6 +482,10 @@ def _open_entry(path, key: Optional[str] = None, verify: bool = True, pad_to_max
         if m.get('format') != _FORMAT: raise _CorruptEntry(f'{_MANIFEST} is not a bangla_data manifest')
         if m.get('format_version') != FORMAT_VERSION: raise _CorruptEntry(f"format version {m.get('format_version')} is not {FORMAT_VERSION}")
         if key is not None and m.get('key') != key: raise _CorruptEntry('its key does not match its inputs')
+        if expect is not None:  # no checksum covers these fields: compare them with what the tokenizer and max_length give
+            got = _data_fields(m['pad_token_id'], m['max_length'], m['special_token_ids'], m['mask_token_id'])
+            bad = [k for k in expect if got[k] != expect[k]]
+            if bad: raise _CorruptEntry(f"its manifest says {bad[0]}={got[bad[0]]!r}, but the tokenizer and max_length give {expect[bad[0]]!r}")
         arrays = {}
         for name in _ARRAYS:
             spec, fn = m['arrays'][name], os.path.join(path, name + '.npy')
@@ -453,15 +503,15 @@ def _open_entry(path, key: Optional[str] = None, verify: bool = True, pad_to_max
             raise _CorruptEntry('its offsets are inconsistent')
         return TokenizedData(ids, offsets, labels, m['pad_token_id'], m['max_length'], m['special_token_ids'],
                              m['mask_token_id'], manifest={**m, 'path': os.fspath(path)}, pad_to_max_length=pad_to_max_length)
-    except (KeyError, TypeError, IndexError, AttributeError) as e: raise _CorruptEntry(f'{_MANIFEST} is incomplete ({e!r})') from None
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e: raise _CorruptEntry(f'{_MANIFEST} is incomplete ({e!r})') from None
 
 def _entry_names(cache_dir) -> list:
     try: return sorted(e.name for e in os.scandir(cache_dir) if e.name.endswith('_tokenized') and not e.name.startswith('.'))
     except (FileNotFoundError, NotADirectoryError): return []
 
-def _reopen(path, pad_to_max_length=False) -> TokenizedData:
-    "Map the cache entry at `path` again (in a DataLoader worker started with spawn)."
-    return _open_entry(path, verify=False, pad_to_max_length=pad_to_max_length)
+def _reopen(path, pad_to_max_length=False, expect: Optional[dict] = None) -> TokenizedData:
+    "Map the cache entry at `path` again (in a DataLoader worker started with spawn), with the fields the parent had."
+    return _open_entry(path, verify=False, pad_to_max_length=pad_to_max_length, expect=expect)
 
 def _entry_bytes(path) -> int:
     try: return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
@@ -479,6 +529,7 @@ def _versions() -> dict:
 def cache_key_inputs(comments, labels, tokenizer, max_length: int, truncation=True, add_special_tokens: bool = True,
                      cleaning=None) -> dict:
     "Every input that determines the tokenized output, as a JSON-able dict whose hash is the cache key."
+    max_length = check_max_length(tokenizer, max_length, add_special_tokens)
     texts = comments if isinstance(comments, list) else list(comments)
     labels = _as_labels(labels, len(texts))
     if cleaning is not None and not isinstance(cleaning, (str, dict)):
@@ -533,13 +584,12 @@ def get_or_create_tokenized_dataset(comments, labels, tokenizer, max_length: int
     if not texts: raise BanglaDataError("there are no comments to tokenize (an empty list was given)")
     labels = _as_labels(labels, len(texts))
     ki = cache_key_inputs(texts, labels, tokenizer, max_length, truncation, add_special_tokens, cleaning)
-    key = _key(ki)
+    max_length, key = ki['max_length'], _key(ki)
+    fields = _data_fields(tokenizer.pad_token_id, max_length, tokenizer.all_special_ids, tokenizer.mask_token_id)  # what a hit must say
 
     def build(note=''):
         tb = time.perf_counter()
-        manifest = dict(format=_FORMAT, format_version=FORMAT_VERSION, key=key, key_inputs=ki,
-                        pad_token_id=tokenizer.pad_token_id, max_length=int(max_length),
-                        special_token_ids=sorted(map(int, tokenizer.all_special_ids)), mask_token_id=tokenizer.mask_token_id,
+        manifest = dict(format=_FORMAT, format_version=FORMAT_VERSION, key=key, key_inputs=ki, **fields,
                         versions=_versions(), created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
         say(f"🔄 Tokenization cache {note or 'miss'}: tokenizing {len(texts):,} texts with {ki['tokenizer']['name'] or type(tokenizer).__name__}, "
             f"max_length={max_length}")
@@ -572,7 +622,7 @@ def get_or_create_tokenized_dataset(comments, labels, tokenizer, max_length: int
         path = next((os.path.join(cache_dir, n) for n in _entry_names(cache_dir) if n.endswith(suffix)), path)
         name = os.path.basename(path)
     if os.path.lexists(path):  # no lock needed to read: entries appear whole (atomic rename) or not at all
-        try: return done(_open_entry(path, key, verify, pad_to_max_length), 'Tokenization cache hit', path)
+        try: return done(_open_entry(path, key, verify, pad_to_max_length, fields), 'Tokenization cache hit', path)
         except _CorruptEntry as e: problem = str(e)
     from filelock import FileLock, Timeout
     try:
@@ -591,7 +641,7 @@ def get_or_create_tokenized_dataset(comments, labels, tokenizer, max_length: int
         return done(build(), 'kept in memory')
     try:
         if os.path.lexists(path):  # built by another process while we waited, or still corrupt
-            try: return done(_open_entry(path, key, verify, pad_to_max_length), 'Tokenization cache hit', path)
+            try: return done(_open_entry(path, key, verify, pad_to_max_length, fields), 'Tokenization cache hit', path)
             except _CorruptEntry as e: problem = str(e)
         if problem: warnings.warn(f"cache entry {path} is corrupt ({problem}); rebuilding it", stacklevel=2)
         _sweep(cache_dir, name)

@@ -28,6 +28,13 @@ def distributed_info(distributed: Optional[bool] = None) -> Tuple[int, int]:
     return dist.get_world_size(), dist.get_rank()
 
 # %% ../nbs/07_loaders.ipynb #e83b4383
+def _whole(value, name: str, least: int = 1) -> int:
+    "`value` as an `int` if it is a whole number of at least `least`; else a `BanglaDataError` naming the argument `name`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise BanglaDataError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    if value < least: raise BanglaDataError(f"{name} must be at least {least}, got {value}")
+    return int(value)
+
 def _epoch_generator(seed: int, epoch: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed % 2**63, epoch])))
 
@@ -36,8 +43,7 @@ class LengthGroupedBatchSampler(Sampler):
     def __init__(self, lengths, batch_size: int = 32, shuffle: bool = True, group_by_length: bool = True,
                  sort_by_length: bool = False, mega_batch_mult: int = 50, drop_last: bool = False, seed: int = 42,
                  num_replicas: Optional[int] = None, rank: Optional[int] = None, longest_first: bool = True):
-        if int(batch_size) < 1: raise BanglaDataError(f"batch_size must be at least 1, got {batch_size}")
-        if int(mega_batch_mult) < 1: raise BanglaDataError(f"mega_batch_mult must be at least 1, got {mega_batch_mult}")
+        batch_size, mega_batch_mult = _whole(batch_size, 'batch_size'), _whole(mega_batch_mult, 'mega_batch_mult')
         auto_replicas, auto_rank = distributed_info() if num_replicas is None else (num_replicas, 0)
         num_replicas, rank = auto_replicas, auto_rank if rank is None else rank
         if not 0 <= rank < num_replicas: raise BanglaDataError(f"rank {rank} is outside 0..{num_replicas - 1}")
@@ -103,7 +109,8 @@ def create_data_loaders(tokenized_data, train_indices, val_indices, batch_size: 
                         prefetch_factor: Optional[int] = None, multiprocessing_context=None) -> Tuple[DataLoader, DataLoader]:
     "Training and validation `DataLoader`s over rows `train_indices`/`val_indices` of `tokenized_data`."
     if padding not in ('longest', 'max_length'): raise BanglaDataError(f"padding must be 'longest' or 'max_length', got {padding!r}")
-    if int(num_workers) < 0: raise BanglaDataError(f"num_workers must be 0 or more, got {num_workers}")
+    num_workers, batch_size = _whole(num_workers, 'num_workers', 0), _whole(batch_size, 'batch_size')
+    val_batch_size = batch_size if val_batch_size is None else _whole(val_batch_size, 'val_batch_size')  # 0 is an error, not "default"
     src = _as_source(tokenized_data)
     pad_to = src.max_length if padding == 'max_length' else None
     if len(train_indices) == 0: raise BanglaDataError("train_indices is empty: there is nothing to train on")
@@ -116,7 +123,7 @@ def create_data_loaders(tokenized_data, train_indices, val_indices, batch_size: 
     val_ds = IndexedDataset(src, val_indices, training=False, **common)
     train_bs = LengthGroupedBatchSampler(train_ds.lengths, batch_size, shuffle=shuffle, group_by_length=group_by_length,
                                          mega_batch_mult=mega_batch_mult, drop_last=drop_last, seed=seed, num_replicas=R, rank=rank)
-    val_bs = LengthGroupedBatchSampler(val_ds.lengths, val_batch_size or batch_size, shuffle=False, sort_by_length=sort_val_by_length,
+    val_bs = LengthGroupedBatchSampler(val_ds.lengths, val_batch_size, shuffle=False, sort_by_length=sort_val_by_length,
                                        drop_last=False, seed=seed, num_replicas=R, rank=rank)
     if pin_memory is None: pin_memory = torch.cuda.is_available()
     if persistent_workers is None: persistent_workers = num_workers > 0

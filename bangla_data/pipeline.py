@@ -214,7 +214,7 @@ def prepare(data=None, tokenizer='csebuetnlp/banglabert', text_column: str = 'co
     "Load, clean, tokenize (cached), split into leak-free stratified folds and report: the design's complete data flow."
     from bangla_data.labels import LABEL_COLUMNS
     from bangla_data.loading import load_and_preprocess_data, read_table, SAMPLE_PATH
-    from bangla_data.caching import get_or_create_tokenized_dataset, sample_tokenizer
+    from bangla_data.caching import get_or_create_tokenized_dataset, sample_tokenizer, check_max_length
     from bangla_data.kfold import prepare_kfold_splits, fold_report
     say = print if verbose else (lambda *a, **k: None)
     label_columns = list(LABEL_COLUMNS if label_columns is None else label_columns)
@@ -235,11 +235,7 @@ def prepare(data=None, tokenizer='csebuetnlp/banglabert', text_column: str = 'co
         say(f"\n⚠️  {e}\n   Falling back to a small WordPiece tokenizer built from the bundled sample ({tok.name_or_path}), "
             "so the flow runs offline; pass --tokenizer DIR for a real one.")
         tokenizer_name = tok.name_or_path
-    model_max = getattr(tok, 'model_max_length', None)
-    if not isinstance(max_length, (int, np.integer)) or max_length < 2:
-        raise BanglaDataError(f"max_length must be an integer of at least 2 (room for [CLS] and [SEP]), got {max_length!r}")
-    if model_max and model_max < 10**6 and max_length > model_max:
-        raise BanglaDataError(f"max_length={max_length} is above the tokenizer's limit of {model_max} tokens ({tokenizer_name}); use at most {model_max}")
+    max_length = check_max_length(tok, max_length)  # caching's rule (special tokens, model_max_length, config.json), before any work
     if tok.pad_token_id is None:
         raise BanglaDataError(f"tokenizer {tokenizer_name!r} has no pad token; set one first (tokenizer.pad_token = tokenizer.unk_token)")
     timings['tokenizer'] = time.perf_counter() - t

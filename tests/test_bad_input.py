@@ -296,16 +296,12 @@ def test_max_length_not_a_positive_integer(sample, tmp_path, max_length):
     assert not list(tmp_path.glob('*_tokenized'))
 
 
-@pytest.mark.xfail(strict=True, reason="caching (nbs/03): max_length=None reaches int(None) in cache_key_inputs/get_cache_filename "
-                                        "before tokenize_to_data validates it -> TypeError instead of BanglaDataError")
 def test_max_length_none(sample, tmp_path):
     c, y, tok = sample
     with pytest.raises(BanglaDataError, match='max_length'):
         get_or_create_tokenized_dataset(c, y, tok, None, tmp_path, verbose=False)
 
 
-@pytest.mark.xfail(strict=True, reason="caching (nbs/03): max_length=1 (below [CLS]+[SEP]) says 'truncation is off' although "
-                                        "truncation=True; it should say max_length must leave room for the special tokens")
 def test_max_length_below_the_special_tokens(sample, tmp_path):
     c, y, tok = sample
     with pytest.raises(BanglaDataError) as e:
@@ -313,9 +309,6 @@ def test_max_length_below_the_special_tokens(sample, tmp_path):
     assert 'truncation is off' not in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="caching (nbs/03): get_or_create_tokenized_dataset/tokenize_to_data accept a max_length "
-                                        "above tokenizer.model_max_length (512 for the sample tokenizer) silently; only "
-                                        "pipeline.prepare checks it")
 def test_max_length_above_the_tokenizer_limit_in_the_cache_api(sample, tmp_path):
     c, y, tok = sample
     assert tok.model_max_length == 512
@@ -334,9 +327,6 @@ def test_max_length_above_the_tokenizer_limit_in_prepare(tmp_path):
     assert not list(tmp_path.glob('*_tokenized'))
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline (nbs/08): BanglaBERT's tokenizer_config has no model_max_length (transformers "
-                                        "reports 1e30), so prepare(max_length=1024) passes although config.json next to it says "
-                                        "max_position_embeddings=512; read that limit too")
 def test_max_length_above_banglabert_positions_in_prepare(tmp_path):
     from bangla_data.pipeline import prepare
     with warnings.catch_warnings():
@@ -360,8 +350,6 @@ def test_batch_size_zero_or_negative(split, sample_data, batch_size):
         create_data_loaders(sample_data, tr, va, batch_size=batch_size, num_workers=0)
 
 
-@pytest.mark.xfail(strict=True, reason="loaders (nbs/07): val_batch_size=0 is silently replaced by batch_size "
-                                        "(`val_batch_size or batch_size`), and batch_size=2.5 is accepted; both should raise")
 @pytest.mark.parametrize('kw', [dict(batch_size=8, val_batch_size=0), dict(batch_size=2.5)], ids=['val_batch_size=0', 'batch_size=2.5'])
 def test_batch_size_other_bad_values(split, sample_data, kw):
     tr, va = split

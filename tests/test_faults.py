@@ -337,14 +337,7 @@ LIES = {
 }
 
 
-UNDETECTED = set()
-
-
-@pytest.mark.parametrize('lie', [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=(
-    "caching (nbs/03): _open_entry builds TokenizedData from the manifest's pad_token_id/mask_token_id/special_token_ids/"
-    "max_length, which no checksum covers and get_or_create never compares with the tokenizer and max_length it was "
-    "called with: an edited manifest silently changes padding, masking or the padded width"))) if k in UNDETECTED else k
-    for k in LIES])
+@pytest.mark.parametrize('lie', list(LIES))
 def test_manifest_edited_to_lie_is_detected_or_harmless(lie, small, tmp_path):
     comments, labels, tok = small
     ref = tokenize_to_data(comments, labels, tok, 64)

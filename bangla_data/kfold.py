@@ -195,7 +195,7 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
         raise BanglaDataError(f"stratification_type must be 'multiclass' or 'multilabel', got {stratification_type!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise BanglaDataError(f"seed must be a non-negative whole number, got {seed!r}")
-    n = len(comments)
+    n = comments.shape[0] if hasattr(comments, 'shape') else len(comments)   # sparse matrices have no len()
     Y, names, one_d = _label_matrix(labels, n, label_columns)
     if num_folds > n:
         raise BanglaDataError(f"num_folds={num_folds} but there are only {n:,} rows; use at most {n} folds (or more data)")

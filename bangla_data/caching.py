@@ -40,6 +40,32 @@ def _as_labels(labels, n: Optional[int] = None) -> np.ndarray:
     return a.astype(np.uint8)
 
 # %% ../nbs/03_caching.ipynb #931657bd
+def _round_up(n: int, multiple: Optional[int]) -> int:
+    "`n` rounded up to a multiple of `multiple` (unchanged when `multiple` is falsy)."
+    return n if not multiple else -(-n // multiple) * multiple
+
+class _PaddedGather:
+    "Right-padded int64 ids and mask for rows of flat `ids`/`offsets`, in one vectorized gather; holds arrays only."
+    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int):
+        self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
+        self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)], axis=1)
+        self.pos = np.arange(min(max(int(max_length), 1), 1024), dtype=np.int64)   # wider batches compute their mask (table ≤ 8 MB)
+        self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)   # row l: mask of l tokens
+
+    def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None):
+        "(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row rounded up. No checks."
+        sl = self.start_len[rows]
+        T = pad_to or _round_up(int(sl[:, 1].max()) if len(sl) else 0, pad_to_multiple_of)
+        pos = self.pos[:T] if T <= len(self.pos) else np.arange(T, dtype=np.int64)
+        mask = self.masks[sl[:, 1], :T] if T <= len(self.pos) else (pos < sl[:, 1:]).astype(np.int64)
+        if not self.ids.size: return np.full(mask.shape, self.pad_token_id, dtype=np.int64), mask
+        g = np.take(self.ids, sl[:, :1] + pos, mode='clip')   # positions past a row's end are masked next
+        if self.pad_token_id == 0:
+            g *= mask.astype(g.dtype, copy=False)
+            return g.astype(np.int64, copy=False), mask
+        return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False), mask
+
+# %% ../nbs/03_caching.ipynb #1a10ff47
 class TokenizedData:
     "Tokenized comments stored unpadded (flat `ids` + `offsets`) with 0/1 `labels`; pads on demand, behaves like the design's dict."
     def __init__(self, ids, offsets, labels, pad_token_id: int, max_length: int, special_token_ids=(),
@@ -51,7 +77,7 @@ class TokenizedData:
         self.manifest = dict(manifest or {})
         self.pad_to_max_length = bool(pad_to_max_length)
         self.cache_info = {}  # set by get_or_create_tokenized_dataset: status, seconds, bytes, path
-        self._lengths = None
+        self._lengths, self._gatherer = None, None
 
     @classmethod
     def from_lists(cls, ids_per_row, labels, pad_token_id: int, max_length: int, special_token_ids=(),
@@ -88,21 +114,13 @@ class TokenizedData:
         if pad_to is not None:
             if longest > pad_to: raise BanglaDataError(f"pad_to={pad_to} is shorter than the longest row ({longest} tokens)")
             return int(pad_to)
-        if pad_to_multiple_of: longest = -(-longest // pad_to_multiple_of) * pad_to_multiple_of
-        return longest
+        return _round_up(longest, pad_to_multiple_of)
 
-    def _gather(self, rows, T):
-        "Padded int64 ids (B, T) and the boolean mask for `rows`, in one vectorized gather (no loop over rows)."
-        starts, lens = np.asarray(self.offsets)[rows], self.lengths[rows]
-        pos = np.arange(T, dtype=np.int64)
-        mask = pos[None, :] < lens[:, None]
-        ids = np.asarray(self.ids)
-        if ids.size == 0 or T == 0: return np.full(mask.shape, self.pad_token_id, dtype=np.int64), mask
-        src = starts[:, None] + pos[None, :]
-        np.minimum(src, ids.size - 1, out=src)  # positions past a row's end read any valid id; the mask replaces them
-        out = np.multiply(ids[src], mask, dtype=np.int64)
-        if self.pad_token_id: out[~mask] = self.pad_token_id
-        return out, mask
+    def _padder(self) -> '_PaddedGather':
+        "The shared padded gather over this data's arrays, built on first use (also used by `bangla_data.dataset`'s loaders)."
+        if self._gatherer is None:
+            self._gatherer = _PaddedGather(self.ids, self.offsets, self.lengths, self.pad_token_id, self.max_length)
+        return self._gatherer
 
     def _rows(self, rows):
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
@@ -115,8 +133,8 @@ class TokenizedData:
         import torch
         rows = self._rows(rows)
         T = self._width(self.lengths[rows], pad_to, pad_to_multiple_of)
-        ids, mask = self._gather(rows, T)
-        return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask.astype(np.int64)),
+        ids, mask = self._padder()(rows, T)
+        return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                     labels=torch.from_numpy(np.asarray(self.labels)[rows].astype(np.float32)))
 
     def _full_width(self):
@@ -129,7 +147,7 @@ class TokenizedData:
         if key == 'attention_mask':
             T = self._full_width()
             return torch.from_numpy((np.arange(T)[None, :] < self.lengths[:, None]).astype(np.int64))
-        if key == 'input_ids': return torch.from_numpy(self._gather(np.arange(len(self)), self._full_width())[0])
+        if key == 'input_ids': return torch.from_numpy(self._padder()(np.arange(len(self)), self._full_width())[0])
         raise KeyError(f"{key!r}: TokenizedData has the keys {list(_KEYS)}; use .row(i), .batch(rows) or .lengths for more")
 
     def keys(self): return list(_KEYS)
@@ -142,7 +160,7 @@ class TokenizedData:
         "A view of the same arrays whose dict access pads to `max_length` (the design's layout) when `flag`."
         new = TokenizedData(self.ids, self.offsets, self.labels, self.pad_token_id, self.max_length,
                             self.special_token_ids, self.mask_token_id, self.manifest, flag)
-        new._lengths, new.cache_info = self._lengths, self.cache_info
+        new._lengths, new._gatherer, new.cache_info = self._lengths, self._gatherer, self.cache_info
         return new
 
     def __reduce__(self):

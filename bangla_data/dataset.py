@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from .env import BanglaDataError
+from .caching import _PaddedGather, _round_up
 from .labels import LABEL_COLUMNS
 
 # %% auto #0
@@ -24,9 +25,6 @@ def _row_lengths_from_mask(mask: torch.Tensor) -> np.ndarray:
     return np.where(m.any(1), last, 0).astype(np.int64)
 
 # %% ../nbs/04_dataset.ipynb #9c968be5
-def _round_up(n: int, multiple: Optional[int]) -> int:
-    return n if not multiple else -(-n // multiple) * multiple
-
 class _DictSource:
     "Adapter for the design's dict of padded tensors (`input_ids`, `attention_mask`, `labels`)."
     def __init__(self, d, pad_token_id: int = 0, special_token_ids=(), mask_token_id=None):
@@ -52,27 +50,17 @@ class _DictSource:
         return dict(input_ids=ids, attention_mask=mask, labels=self.labels[r].float())
 
 class _TokenizedSource:
-    "Adapter for `TokenizedData`: plain-ndarray views of its (memory-mapped) arrays and a lean batched gather."
+    "Adapter for `TokenizedData`: plain-ndarray views of its (memory-mapped) arrays and its shared padded gather."
     def __init__(self, td):
         self.lengths = np.asarray(td.lengths, dtype=np.int64)   # (no reference to `td` itself: see `_SOURCES`)
         self.ids, self.labels = np.asarray(td.ids), np.asarray(td.labels)
-        self._start_len = np.stack([np.asarray(td.offsets[:-1], dtype=np.int64), self.lengths], axis=1)   # one gather per batch
+        self._gather = td._padder() if hasattr(td, '_padder') else _PaddedGather(td.ids, td.offsets, self.lengths, td.pad_token_id, td.max_length)
         self.pad_token_id, self.mask_token_id, self.max_length = td.pad_token_id, td.mask_token_id, td.max_length
         self.special_token_ids = np.asarray(td.special_token_ids, dtype=np.int64)
-        self._pos = np.arange(max(self.max_length, 1), dtype=np.int64)
-        self._masks = (self._pos[None, :] < np.arange(len(self._pos) + 1)[:, None]).astype(np.int64)   # row l: mask of l tokens
     def __len__(self): return len(self.lengths)
     def batch(self, rows: np.ndarray, pad_to=None, pad_to_multiple_of=None) -> dict:
-        "Same result as `TokenizedData.batch` for valid `rows`, with fewer (and no checking) NumPy calls: this is the loader's hot path."
-        sl = self._start_len[rows]
-        T = pad_to or _round_up(int(sl[:, 1].max()) if len(rows) else 0, pad_to_multiple_of)
-        pos = self._pos[:T] if T <= len(self._pos) else np.arange(T, dtype=np.int64)
-        mask = self._masks[sl[:, 1], :T] if T <= len(self._pos) else (pos < sl[:, 1:]).astype(np.int64)
-        if self.ids.size:
-            g = np.take(self.ids, sl[:, :1] + pos, mode='clip')   # positions past a row's end are masked next
-            if self.pad_token_id == 0: g *= mask.astype(g.dtype, copy=False); ids = g.astype(np.int64)
-            else: ids = np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64)
-        else: ids = np.full(mask.shape, self.pad_token_id, dtype=np.int64)
+        "Same result as `TokenizedData.batch` for valid `rows`, without its checks: this is the loader's hot path."
+        ids, mask = self._gather(rows, pad_to, pad_to_multiple_of)
         return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                     labels=torch.from_numpy(self.labels[rows].astype(np.float32)))
 

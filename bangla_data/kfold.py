@@ -335,6 +335,8 @@ def fold_report(splits, labels, label_columns=None, comments=None) -> FoldReport
 def plot_fold_reports(reports: dict, ax=None):
     "Side by side per fold: the largest label-rate deviation (points) and the validation rows whose text is in train (%)."
     import matplotlib.pyplot as plt
+    from bangla_data.plotting import use_bangla_font
+    use_bangla_font()
     if ax is None: _, ax = plt.subplots(1, 2, figsize=(10, 3.2))
     width = 0.8 / max(len(reports), 1)
     for i, (name, rep) in enumerate(reports.items()):

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from .env import BanglaDataError
-from .caching import _PaddedGather, _round_up
+from .caching import _PaddedGather, _round_up, TokenizedData
 from .labels import LABEL_COLUMNS
 
 # %% auto #0
@@ -49,9 +49,14 @@ class _DictSource:
             mask = torch.nn.functional.pad(mask, (0, T - self.max_length), value=0)
         return dict(input_ids=ids, attention_mask=mask, labels=self.labels[r].float())
 
+def _source_from(origin):
+    "A `_TokenizedSource` rebuilt from a `TokenizedData`'s pickle recipe (in a worker: the cache entry mapped again)."
+    return _TokenizedSource(origin[0](*origin[1]))
+
 class _TokenizedSource:
     "Adapter for `TokenizedData`: plain-ndarray views of its (memory-mapped) arrays and its shared padded gather."
     def __init__(self, td):
+        self._origin = td.__reduce__() if isinstance(td, TokenizedData) else None   # how `td` pickles, not `td` itself
         self.lengths = np.asarray(td.lengths, dtype=np.int64)   # (no reference to `td` itself: see `_SOURCES`)
         self.ids, self.labels = np.asarray(td.ids), np.asarray(td.labels)
         self._gather = td._padder() if hasattr(td, '_padder') else _PaddedGather(td.ids, td.offsets, self.lengths, td.pad_token_id, td.max_length)
@@ -63,6 +68,10 @@ class _TokenizedSource:
         ids, mask = self._gather(rows, pad_to, pad_to_multiple_of)
         return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                     labels=torch.from_numpy(self.labels[rows].astype(np.float32)))
+    def __reduce__(self):
+        "Pickle as the `TokenizedData` does (a mapped cache entry travels as its path), never as copies of its arrays."
+        if self._origin is None: return (_TokenizedSource.__new__, (_TokenizedSource,), self.__dict__)
+        return (_source_from, (self._origin,))
 
 _SOURCES = weakref.WeakKeyDictionary()   # one adapter per TokenizedData, shared by all datasets over it
 
@@ -171,7 +180,7 @@ class IndexedDataset(Dataset):
     def train(self, mode: bool = True): self.training = mode; return self
     def eval(self): return self.train(False)
 
-    def __getitems__(self, positions) -> dict:
+    def batch(self, positions) -> dict:
         "A batch: `input_ids`, `attention_mask` (B, T), `labels` (B, L), `index` (B,) and `weight` (B,) with weights."
         rows = self.indices[np.asarray(positions, dtype=np.int64)]
         b = self.source.batch(rows, self.pad_to, self.pad_to_multiple_of)
@@ -180,12 +189,19 @@ class IndexedDataset(Dataset):
             b['input_ids'] = mask_tokens(b['input_ids'], b['attention_mask'], self.mask_prob, self.mask_token_id, self.special_token_ids, g)
         b['index'] = torch.from_numpy(rows)
         if self.weights is not None: b['weight'] = self.weights[b['index']]
+        return b
+
+    def __getitems__(self, positions):
+        "What a `DataLoader` asks for: our sampler's `EpochBatch` gets one batch dict; other positions, one dict per row."
+        b = self.batch(positions)
+        if not isinstance(positions, EpochBatch):   # a plain DataLoader: its collate_fn expects a list of samples
+            return [dict(zip(b, row)) for row in zip(*(v.unbind(0) for v in b.values()))]
         return _one_storage(b) if torch.utils.data.get_worker_info() is not None else b
 
     def __getitem__(self, i: int) -> dict:
         "One row, as the design returns it (plus `index`): 1-D tensors padded to the row's own length or to `pad_to`."
         if not -len(self) <= i < len(self): raise IndexError(f"position {i} out of range for a dataset of {len(self)} rows")
-        return {k: v[0] for k, v in self.__getitems__([i % len(self)]).items()}
+        return {k: v[0] for k, v in self.batch([i % len(self)]).items()}
 
     def __repr__(self): return f"IndexedDataset({len(self)} of {len(self.source)} rows, mask_prob={self.mask_prob}, weights={self.weights is not None})"
 

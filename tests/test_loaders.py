@@ -1,6 +1,6 @@
 """Integration tests of `bangla_data.dataset` and `bangla_data.loaders` on the real data in ../shared (issue 4):
 two ranks under torchrun, a tiny ELECTRA forward/backward, DataLoader workers, and worker memory vs dataset size."""
-import json, os, subprocess, sys, time, warnings
+import json, os, pickle, subprocess, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bangla_data.caching import TokenizedData
-from bangla_data.dataset import label_sample_weights
+from bangla_data.dataset import IndexedDataset, label_sample_weights
 from bangla_data.loaders import create_data_loaders
 from bangla_data.loading import load_and_preprocess_data
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
@@ -146,6 +146,24 @@ def test_two_workers_real_data(real_data):
     assert 0.02 < sum(masked) / real_tokens < 0.2                                   # masking on in training (specials excluded)
     assert not any((b["input_ids"] == real_data.mask_token_id).any() for b in w_epochs[2])   # and off in validation
     assert not all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(w_epochs[0], w_epochs[1]))
+
+
+def test_spawn_workers_get_the_cache_path_not_its_arrays(real_data):
+    "Under `spawn` a worker gets the pickled dataset: a mapped cache entry must travel as its path (issue 4)."
+    assert isinstance(real_data.ids, np.memmap), "the fixture should give a memory-mapped cache entry"
+    td_bytes, ds_bytes = len(pickle.dumps(real_data)), len(pickle.dumps(IndexedDataset(real_data, np.arange(1000))))
+    print(f"\npickled: TokenizedData {td_bytes:,} B, IndexedDataset of 1,000 rows {ds_bytes:,} B (token arrays {real_data.nbytes:,} B)")
+    assert ds_bytes < 100_000, f"an IndexedDataset of 1,000 rows pickles to {ds_bytes:,} bytes: the token arrays travel with it"
+    tr, va = _split(len(real_data), seed=2)
+    kw = dict(batch_size=32, seed=4, mask_prob=.15)
+    sp_train, sp_val = create_data_loaders(real_data, tr, va, num_workers=2, multiprocessing_context="spawn", **kw)
+    sp = [_epoch(sp_train), _epoch(sp_val)]
+    s_train, s_val = create_data_loaders(real_data, tr, va, num_workers=0, **kw)
+    for we, se, rows in zip(sp, [_epoch(s_train), _epoch(s_val)], [tr, va]):
+        assert np.array_equal(np.sort(torch.cat([b["index"] for b in we]).numpy()), rows)
+        assert len(we) == len(se)
+        for wb, sb in zip(we, se):
+            assert wb.keys() == sb.keys() and all(torch.equal(wb[k], sb[k]) for k in wb)
 
 
 # ----------------------------------------------------------------------------------------------- worker memory

@@ -226,7 +226,7 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
         if conflict.any():
             r = np.flatnonzero(conflict)
             first = r[0]; same = r[tid[r] == tid[first]]
-            warnings.warn(f"{len(r):,} rows share their text with rows that have other labels (e.g. row indices "
+            warnings.warn(f"{len(r):,} rows ({len(np.unique(tid[r])):,} texts) share their text with rows that have other labels (e.g. row indices "
                           f"{', '.join(map(str, same[:3]))}: {str(comments[first])[:40]!r}); they are kept in one fold, "
                           "but check the labels: label_conflicts(comments, labels) lists them", stacklevel=3)
     use_iterstrat = stratification_type == 'multilabel' and not one_d and gid is None and Y.shape[1] > 1

@@ -206,7 +206,7 @@ class DuplicateReport:
 
     def __str__(self):
         return (f"{self.duplicate_rows:,} rows repeat an earlier text ({self.groups:,} texts occur more than once); "
-                f"{self.conflicting_rows:,} of them carry labels that disagree ({self.conflicting_groups:,} texts)")
+                f"{self.conflicting_rows:,} of them carry labels that disagree with the first copy ({self.conflicting_groups:,} texts occur with different labels)")
 
 def duplicate_report(comments, labels) -> DuplicateReport:
     "Count repeated texts and repeated texts with conflicting labels."

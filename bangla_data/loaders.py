@@ -14,7 +14,7 @@ from .env import BanglaDataError
 from .dataset import IndexedDataset, EpochBatch, collate_batch, _as_source
 
 # %% auto #0
-__all__ = ['distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'create_data_loaders']
+__all__ = ['distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'BatchLoader', 'create_data_loaders']
 
 # %% ../nbs/07_loaders.ipynb #91e89f05
 def distributed_info(distributed: Optional[bool] = None) -> Tuple[int, int]:
@@ -75,9 +75,11 @@ class LengthGroupedBatchSampler(Sampler):
             order = order[self.rank::R]
         lens = self.lengths[order]
         grouped = self.shuffle and self.group_by_length
-        if grouped:   # sort by (mega-batch, longest first, position): unique keys, so any sort algorithm gives the same order
-            m, k = len(order), np.arange(len(order))
-            order = order[np.argsort(((k // (self.mega_batch_mult * bs)) * (int(lens.max(initial=0)) + 1) + lens.max(initial=0) - lens) * m + k)]
+        if grouped:   # sort by (mega-batch, longest first, position); a stable sort keeps position order among equals
+            top = int(lens.max(initial=0))
+            key = (np.arange(len(order)) // (self.mega_batch_mult * bs)) * (top + 1) + (top - lens)
+            if key.size and key[-1] + top < 2**16: key = key.astype(np.uint16)   # small keys: NumPy's stable sort is a radix sort
+            order = order[np.argsort(key, kind='stable')]
         elif self.sort_by_length: order = order[np.argsort(-lens, kind='stable')]
         starts = np.arange(0, len(order), bs)
         if self.drop_last and len(starts) and len(order) - starts[-1] < bs: starts = starts[:-1]
@@ -98,6 +100,22 @@ def seed_worker(worker_id: int) -> None:
     "`worker_init_fn` that seeds `random` and NumPy in a DataLoader worker from its (seeded) torch seed."
     s = torch.initial_seed() % 2**32
     np.random.seed(s); random.seed(s)
+
+# %% ../nbs/07_loaders.ipynb #59f0bae8
+class BatchLoader(DataLoader):
+    "A `DataLoader` over a dataset that builds whole batches; without workers or pinning, batches go straight to you."
+    def __init__(self, dataset, *args, **kwargs):
+        "Takes `torch.utils.data.DataLoader`'s arguments."
+        super().__init__(dataset, *args, **kwargs)
+
+    def __iter__(self):
+        if self.num_workers or self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset, '__getitems__'):
+            return super().__iter__()
+        return self._direct()
+
+    def _direct(self):
+        fetch, collate = self.dataset.__getitems__, self.collate_fn
+        for positions in self.batch_sampler: yield collate(fetch(positions))
 
 # %% ../nbs/07_loaders.ipynb #ca51e5ac
 def create_data_loaders(tokenized_data, train_indices, val_indices, batch_size: int = 32, num_workers: int = 2, *,
@@ -129,7 +147,7 @@ def create_data_loaders(tokenized_data, train_indices, val_indices, batch_size: 
     if persistent_workers is None: persistent_workers = num_workers > 0
     extra = dict(prefetch_factor=prefetch_factor) if prefetch_factor and num_workers > 0 else {}
     def loader(ds, bs, s):
-        return DataLoader(ds, batch_sampler=bs, num_workers=num_workers, collate_fn=partial(collate_batch, pad_token_id=src.pad_token_id),
-                          pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0, worker_init_fn=seed_worker,
-                          generator=torch.Generator().manual_seed(s), multiprocessing_context=multiprocessing_context if num_workers else None, **extra)
+        return BatchLoader(ds, batch_sampler=bs, num_workers=num_workers, collate_fn=partial(collate_batch, pad_token_id=src.pad_token_id),
+                           pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0, worker_init_fn=seed_worker,
+                           generator=torch.Generator().manual_seed(s), multiprocessing_context=multiprocessing_context if num_workers else None, **extra)
     return loader(train_ds, train_bs, seed), loader(val_ds, val_bs, seed + 1)

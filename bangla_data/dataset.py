@@ -135,6 +135,13 @@ def _one_storage(batch: dict) -> dict:
     return out
 
 # %% ../nbs/04_dataset.ipynb #c8506c10
+class _ArrayBatch(dict):
+    "A batch as NumPy arrays, as a `BatchLoader` worker sends it; `tensors()` gives the dict of tensors back (no copy)."
+    def tensors(self) -> dict: return {k: torch.from_numpy(v) for k, v in self.items()}
+
+_SEND_ARRAYS = False   # set to True only inside DataLoader workers started by a `BatchLoader` (bangla_data.loaders)
+
+# %% ../nbs/04_dataset.ipynb #7f6decd8
 def _seed_from(seed: int, epoch: int, rows: np.ndarray) -> int:
     h = hashlib.blake2b(np.asarray(rows, dtype=np.int64).tobytes(), digest_size=8, key=f"{seed}:{epoch}".encode())
     return int.from_bytes(h.digest(), 'little') & (2**63 - 1)
@@ -196,7 +203,8 @@ class IndexedDataset(Dataset):
         b = self.batch(positions)
         if not isinstance(positions, EpochBatch):   # a plain DataLoader: its collate_fn expects a list of samples
             return [dict(zip(b, row)) for row in zip(*(v.unbind(0) for v in b.values()))]
-        return _one_storage(b) if torch.utils.data.get_worker_info() is not None else b
+        if torch.utils.data.get_worker_info() is None: return b
+        return _ArrayBatch((k, v.numpy()) for k, v in b.items()) if _SEND_ARRAYS else _one_storage(b)
 
     def __getitem__(self, i: int) -> dict:
         "One row, as the design returns it (plus `index`): 1-D tensors padded to the row's own length or to `pad_to`."

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 from .env import BanglaDataError
-from .dataset import IndexedDataset, EpochBatch, collate_batch, _as_source
+from .dataset import IndexedDataset, EpochBatch, collate_batch, _as_source, _ArrayBatch
 
 # %% auto #0
 __all__ = ['distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'BatchLoader', 'create_data_loaders']
@@ -102,6 +102,14 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(s); random.seed(s)
 
 # %% ../nbs/07_loaders.ipynb #59f0bae8
+class _ArrayWorkerInit:
+    "`worker_init_fn` for a `BatchLoader`'s workers: send batches as arrays, then run the user's own `fn`."
+    def __init__(self, fn=None): self.fn = fn
+    def __call__(self, worker_id: int):
+        from bangla_data import dataset
+        dataset._SEND_ARRAYS = True
+        if self.fn is not None: self.fn(worker_id)
+
 class BatchLoader(DataLoader):
     "A `DataLoader` over a dataset that builds whole batches; without workers or pinning, batches go straight to you."
     def __init__(self, dataset, *args, **kwargs):
@@ -109,13 +117,36 @@ class BatchLoader(DataLoader):
         super().__init__(dataset, *args, **kwargs)
 
     def __iter__(self):
-        if self.num_workers or self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset, '__getitems__'):
-            return super().__iter__()
+        if self.num_workers: return self._tensors(super().__iter__())
+        if self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset, '__getitems__'): return super().__iter__()
         return self._direct()
 
     def _direct(self):
         fetch, collate = self.dataset.__getitems__, self.collate_fn
         for positions in self.batch_sampler: yield collate(fetch(positions))
+
+    def _get_iterator(self):
+        "PyTorch's iterator; when it starts workers without pinning, they send their batches as arrays."
+        if not self.num_workers or self.pin_memory: return super()._get_iterator()
+        fn = self.worker_init_fn
+        self.worker_init_fn = _ArrayWorkerInit(fn)
+        try: return super()._get_iterator()
+        finally: self.worker_init_fn = fn
+
+    @staticmethod
+    def _tensors(it): return _TensorBatches(it)
+
+class _TensorBatches:
+    "PyTorch's loader iterator `it`, with the `_ArrayBatch`es workers send turned back into tensors (other attributes: `it`'s)."
+    def __init__(self, it): self._it = it
+    def __iter__(self): return self
+    def __next__(self):
+        b = next(self._it)
+        return b.tensors() if type(b) is _ArrayBatch else b
+    def __len__(self): return len(self._it)
+    def __getattr__(self, name):
+        if name == '_it': raise AttributeError(name)
+        return getattr(self._it, name)
 
 # %% ../nbs/07_loaders.ipynb #ca51e5ac
 def create_data_loaders(tokenized_data, train_indices, val_indices, batch_size: int = 32, num_workers: int = 2, *,

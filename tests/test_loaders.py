@@ -137,6 +137,7 @@ def test_two_workers_real_data(real_data):
     s_train, s_val = create_data_loaders(real_data, tr, va, num_workers=0, **kw)
     s_epochs = [_epoch(s_train) for _ in range(2)] + [_epoch(s_val)]
     for we, se, rows in zip(w_epochs, s_epochs, [tr, tr, va]):
+        assert all(type(b) is dict and all(type(v) is torch.Tensor for v in b.values()) for b in we)   # tensors, not arrays
         assert np.array_equal(np.sort(torch.cat([b["index"] for b in we]).numpy()), rows)   # every row once
         assert len(we) == len(se)
         for wb, sb in zip(we, se):     # workers give exactly the batches (and masks) of the main process
@@ -146,6 +147,43 @@ def test_two_workers_real_data(real_data):
     assert 0.02 < sum(masked) / real_tokens < 0.2                                   # masking on in training (specials excluded)
     assert not any((b["input_ids"] == real_data.mask_token_id).any() for b in w_epochs[2])   # and off in validation
     assert not all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(w_epochs[0], w_epochs[1]))
+
+
+class _InitRecorder(IndexedDataset):
+    "Adds to each batch the worker id that this worker's `worker_init_fn` recorded (-1 if it never ran) and the channel used."
+    def batch(self, positions):
+        from bangla_data import dataset
+        return {**super().batch(positions), "init": torch.tensor([int(os.environ.get("BD_TEST_WORKER_INIT", -1))]),
+                "arrays": torch.tensor([int(dataset._SEND_ARRAYS)])}
+
+
+def _record_init(worker_id):
+    os.environ["BD_TEST_WORKER_INIT"] = str(worker_id)
+
+
+def test_worker_channels_and_init_fn(real_data):
+    "BatchLoader workers send arrays (turned back into tensors); plain DataLoader workers send tensors; both run the user's init."
+    from torch.utils.data import DataLoader
+    from bangla_data.dataset import collate_batch
+    from bangla_data.loaders import BatchLoader, LengthGroupedBatchSampler
+    tr = np.arange(0, len(real_data), 3)
+    ds = _InitRecorder(real_data, tr, mask_prob=.1, weights=np.linspace(1, 2, len(real_data)))
+    got = {}
+    for cls in (BatchLoader, DataLoader):
+        loader = cls(ds, batch_sampler=LengthGroupedBatchSampler(ds.lengths, 32, seed=9), num_workers=2, collate_fn=collate_batch,
+                     worker_init_fn=_record_init, persistent_workers=True, multiprocessing_context="fork")
+        it = iter(loader)
+        assert len(it) == len(loader) and len(it._workers) == 2      # the iterator is PyTorch's, attributes and all
+        got[cls] = [{k: v.clone() for k, v in b.items()} for b in it] + _epoch(loader)
+        assert loader.worker_init_fn is _record_init                 # the loader's own setting is left as it was
+    assert os.environ.get("BD_TEST_WORKER_INIT") is None             # the init ran in the workers only
+    ours, plain = got[BatchLoader], got[DataLoader]
+    assert len(ours) == len(plain) == 2 * len(loader)
+    for a, b in zip(ours, plain):
+        assert a.keys() == b.keys() and all(type(v) is torch.Tensor and torch.equal(v, b[k]) for k, v in a.items() if k != "arrays")
+    assert {int(b["init"]) for b in ours} == {0, 1} == {int(b["init"]) for b in plain}
+    assert {int(b["arrays"]) for b in ours} == {1} and {int(b["arrays"]) for b in plain} == {0}   # arrays through the pipe vs shared memory
+    assert np.array_equal(np.sort(torch.cat([b["index"] for b in ours[:len(loader)]]).numpy()), tr)
 
 
 def test_spawn_workers_get_the_cache_path_not_its_arrays(real_data):

@@ -117,7 +117,7 @@ class BatchLoader(DataLoader):
         super().__init__(dataset, *args, **kwargs)
 
     def __iter__(self):
-        if self.num_workers: return self._tensors(super().__iter__())
+        if self.num_workers: return _TensorBatches(super().__iter__())
         if self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset, '__getitems__'): return super().__iter__()
         return self._direct()
 
@@ -132,9 +132,6 @@ class BatchLoader(DataLoader):
         self.worker_init_fn = _ArrayWorkerInit(fn)
         try: return super()._get_iterator()
         finally: self.worker_init_fn = fn
-
-    @staticmethod
-    def _tensors(it): return _TensorBatches(it)
 
 class _TensorBatches:
     "PyTorch's loader iterator `it`, with the `_ArrayBatch`es workers send turned back into tensors (other attributes: `it`'s)."

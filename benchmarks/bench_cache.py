@@ -1,4 +1,4 @@
-"""Tokenization cache benchmark (issue 3): the design's section-4 code vs `bangla_data.caching` (and HF `datasets`), same run.
+"""Tokenization cache benchmark (issue 3): the design's section-4 code vs `bangla_data.cache` (and HF `datasets`), same run.
 
 Data: the real cyberbully comments (cleaned by `load_and_preprocess_data`) repeated to 44,000 rows, the real BanglaBERT
 tokenizer, max_length=128. Every measurement runs in a fresh Python process (as in the design's "experiment 2, 3, ...")
@@ -8,7 +8,7 @@ Reported per contender: cold build seconds (empty cache dir; best of --cold-repe
 process, cache hit; best of --repeats), cache bytes on disk, stored token ids, peak RSS of the cold and warm processes (absolute, and the increase
 over the process's RSS before the call), each with the ratio to the design. Targets (issue 3):
   - cold build            <= 0.2 x design
-  - cache hit (incl. fingerprint of texts, labels and tokenizer) <= 0.5 x design's pickle load
+  - cache hit (incl. fingerprint of texts, labels and tokenizer) <= 0.3 x design's pickle load (issue 11; issue 3 asked 0.5)
   - mapping the files alone < 5 ms, whatever N (checked at N and 10 N)
   - cache bytes           <= 0.025 x design
   - cold build faster than `datasets` load_dataset('csv') + batched map
@@ -64,7 +64,9 @@ def worker(a):
         run = lambda: design_cache.get_or_create_tokenized_dataset(comments, labels, tok, a.max_length, a.cache_dir)
         tokens = lambda d: int(d['input_ids'].numel())
     elif a.system == 'bangla_data':
-        import bangla_data.caching as bc
+        import bangla_data.cache as bc
+        import bangla_data.store as bs
+        import bangla_data.fingerprint as bf
         run = lambda: bc.get_or_create_tokenized_dataset(comments, labels, tok, a.max_length, a.cache_dir, verbose=False)
         tokens = lambda d: int(d.offsets[-1])
     else:
@@ -90,10 +92,13 @@ def worker(a):
             for _ in range(n):
                 t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
             return min(ts)
-        out['map_seconds'] = best(lambda: bc._open_entry(path, verify=False))
-        out['map_verify_seconds'] = best(lambda: bc._open_entry(path, verify=True))
-        texts_fp = best(lambda: bc.text_fingerprint(comments))
-        out['fingerprint_seconds'] = texts_fp + best(lambda: bc.labels_fingerprint(labels))
+        out['map_seconds'] = best(lambda: bs.open_entry(path, verify=False))
+        out['map_verify_seconds'] = best(lambda: bs.open_entry(path, verify=True))
+        texts_fp = best(lambda: bf.text_fingerprint(comments))
+        out['fingerprint_seconds'] = texts_fp + best(lambda: bf.labels_fingerprint(labels))
+        import copy
+        fresh = [copy.deepcopy(tok) for _ in range(5)]                     # new objects: nothing memoized
+        out['tokenizer_fp_seconds'] = best(lambda: bf.tokenizer_fingerprint(fresh.pop()), 5)
         full = d.padded_to_max_length()
         out['design_dict_seconds'] = best(lambda: (d['input_ids'], d['attention_mask'], d['labels']), 3)
         out['design_dict_maxlen_seconds'] = best(lambda: (full['input_ids'], full['attention_mask'], full['labels']), 3)
@@ -146,6 +151,7 @@ def main():
     ap.add_argument('--distinct', action='store_true', help='make every comment distinct (append its row number)')
     ap.add_argument('--no-datasets', action='store_true')
     ap.add_argument('--scale', type=int, default=10, help='also map an entry of scale x rows (0: skip)')
+    ap.add_argument('--write', action='store_true', help="write this run's report into benchmarks/README.md (its cache section)")
     # worker mode
     ap.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     ap.add_argument('--system', help=argparse.SUPPRESS)
@@ -216,6 +222,7 @@ def main():
 
     b = res['bangla_data']
     print(f"\nbangla_data warm load breakdown: fingerprint of texts+labels {b['warm']['fingerprint_seconds'] * 1000:.1f} ms, "
+          f"of the tokenizer (once per object) {b['warm']['tokenizer_fp_seconds'] * 1000:.1f} ms, "
           f"mapping the files {b['warm']['map_seconds'] * 1000:.2f} ms (with checksums {b['warm']['map_verify_seconds'] * 1000:.2f} ms); "
           f"design-dict tensors from the mapped data: {b['warm']['design_dict_seconds'] * 1000:.1f} ms padded to the longest row, "
           f"{b['warm']['design_dict_maxlen_seconds'] * 1000:.1f} ms padded to max_length")
@@ -229,7 +236,7 @@ def main():
 
     checks = [
         ('cold build <= 0.2 x design', b['cold']['seconds'] / d['cold']['seconds'], 0.2),
-        ('cache hit <= 0.5 x design', b['warm']['seconds'] / d['warm']['seconds'], 0.5),
+        ('cache hit <= 0.3 x design', b['warm']['seconds'] / d['warm']['seconds'], 0.3),
         ('cache bytes <= 0.025 x design', b['bytes'] / d['bytes'], 0.025),
     ]
     print('\ntargets:')
@@ -241,5 +248,32 @@ def main():
         print(f"  cold build faster than datasets: {v:.3f} x datasets -> {'met' if v < 1 else 'NOT met'}")
 
 
+class _Tee(io.TextIOBase):
+    "stdout that also keeps what was printed."
+    def __init__(self, out): self.out, self.kept = out, []
+    def write(self, s): self.kept.append(s); return self.out.write(s)
+    def flush(self): self.out.flush()
+
+
+def write_section(report: str, argv) -> None:
+    "Replace the generated part of the cache section of benchmarks/README.md with `report`."
+    import datetime
+    readme = HERE / 'README.md'
+    begin, end = '<!-- begin: generated by bench_cache.py --write -->', '<!-- end: generated by bench_cache.py -->'
+    text = readme.read_text(encoding='utf-8')
+    if begin not in text or end not in text: sys.exit(f"{readme} has no {begin} ... {end} section to replace")
+    cmd = ' '.join(['.venv/bin/python benchmarks/bench_cache.py'] + [a for a in argv if a != '--write'])
+    body = (f"{begin}\nMeasured {datetime.date.today()} on this project's 2-core machine by `{cmd}`:\n\n```\n"
+            f"{report.strip()}\n```\n{end}")
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + body + rest.split(end, 1)[1], encoding='utf-8')
+    print(f"wrote {readme}", file=sys.stderr)
+
+
 if __name__ == '__main__':
-    main()
+    if '--write' in sys.argv and '--worker' not in sys.argv:
+        tee = sys.stdout = _Tee(sys.stdout)
+        main()
+        sys.stdout = tee.out
+        write_section(''.join(tee.kept), sys.argv[1:])
+    else: main()

@@ -24,7 +24,7 @@ LABELS = ["bully", "sexual", "religious", "threat", "spam"]
 import design_loaders as design
 from design_cache import get_or_create_tokenized_dataset as design_tokenize
 from bangla_data.loading import load_and_preprocess_data
-from bangla_data.caching import get_or_create_tokenized_dataset
+from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.loaders import create_data_loaders
 
 

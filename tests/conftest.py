@@ -1,10 +1,21 @@
-"""Shared fixtures for the integration tests: the real data and tokenizers in `../shared`."""
+"""Shared fixtures for the integration tests: the real data and tokenizers in `../shared`.
+
+Tests that read them carry the `shared` marker; the docs tests carry `docs` (see `pytest.ini`). Without `../shared`
+(a plain clone) the `shared` tests are skipped and the run says in one line what is missing and how to get it
+(`python tools/fetch_test_data.py`). Under `CI=true` nothing of this may be skipped: missing files stop the run at
+collection, and a skipped `shared` or `docs` test is reported as failed.
+"""
+import importlib.util
 import os
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("BANGLA_DATA_SHARED", ROOT.parent / "shared"))
+_spec = importlib.util.spec_from_file_location("fetch_test_data", ROOT / "tools" / "fetch_test_data.py")
+fetch_test_data = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fetch_test_data)
+
+SHARED = fetch_test_data.default_dest()
 CYBERBULLY_CSV = SHARED / "data" / "cyberbully_multilabel" / "comments.csv"
 TOXIC_CSV = SHARED / "data" / "toxic_multilabel" / "comments.csv"
 CYBERBULLY_LABELS = ["bully", "sexual", "religious", "threat", "spam"]
@@ -13,11 +24,55 @@ BANGLABERT_DIR = SHARED / "tokenizers" / "banglabert"
 MBERT_DIR = SHARED / "tokenizers" / "mbert-cased"
 
 
-def pytest_sessionstart(session):
-    missing = [p for p in (CYBERBULLY_CSV, TOXIC_CSV, BANGLABERT_DIR, MBERT_DIR) if not p.exists()]
-    if missing:
-        raise pytest.UsageError(f"tests need ../shared beside the project; missing: {', '.join(map(str, missing))} "
-                                "(set BANGLA_DATA_SHARED to its location)")
+IN_CI = os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+MUST_RUN_IN_CI = ("shared", "docs")          # markers of tests that CI may not skip
+SHARED_FIXTURES = {"banglabert", "mbert", "cyberbully", "toxic"}   # a test using one of these is marked `shared`
+_must_run = pytest.StashKey[set]()
+_skipped = pytest.StashKey[dict]()          # skip reason -> count, for the tests marked MUST_RUN_IN_CI
+
+
+def _missing_shared():
+    "What of ../shared the `shared` tests lack, in words ('' if nothing)."
+    if not SHARED.is_dir(): return f"{SHARED} does not exist"
+    missing = fetch_test_data.missing_files(SHARED)
+    return f"{SHARED} lacks {', '.join(missing)}" if missing else ""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SHARED_FIXTURES & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("shared"):
+            item.add_marker("shared")
+    config.stash[_must_run] = {i.nodeid for i in items if any(i.get_closest_marker(m) for m in MUST_RUN_IN_CI)}
+    config.stash[_skipped] = {}
+    needing = [i for i in items if i.get_closest_marker("shared")]
+    missing = _missing_shared() if needing else ""
+    if not missing: return
+    if IN_CI:
+        raise pytest.UsageError(f"CI=true: {len(needing)} tests need the real data and tokenizers, but {missing}; "
+                                f"{fetch_test_data.FETCH_HINT}")
+    skip = pytest.mark.skip(reason=f"need the real data and tokenizers, but {missing}: {fetch_test_data.FETCH_HINT}")
+    for item in needing: item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    "Under CI=true a skipped `shared` or `docs` test is a failure."
+    rep = yield
+    if rep.skipped and not hasattr(rep, "wasxfail") and item.nodeid in item.config.stash.get(_must_run, ()):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        if reason.startswith("Skipped: "): reason = reason[len("Skipped: "):]
+        if IN_CI:
+            rep.outcome, rep.longrepr = "failed", f"CI=true: this test may not be skipped, but it was: {reason}"
+        else:
+            counts = item.config.stash[_skipped]
+            counts[reason] = counts.get(reason, 0) + 1
+    return rep
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    "One line per reason the `shared`/`docs` tests were skipped, saying what is missing and how to get it."
+    for reason, n in config.stash.get(_skipped, {}).items():
+        terminalreporter.write_line(f"SKIPPED {n} test{'s' * (n != 1)}: {reason}", yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

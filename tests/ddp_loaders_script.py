@@ -25,7 +25,7 @@ def main(out_json: str, cache_dir: str, rows: int):
     rank, world = dist.get_rank(), dist.get_world_size()
     from transformers import AutoTokenizer
     from bangla_data.loading import load_and_preprocess_data
-    from bangla_data.caching import get_or_create_tokenized_dataset
+    from bangla_data.cache import get_or_create_tokenized_dataset
     from bangla_data.kfold import prepare_kfold_splits
     from bangla_data.loaders import create_data_loaders
 

@@ -15,7 +15,9 @@ import pandas as pd
 import pytest
 
 from bangla_data import BanglaDataError, load_and_preprocess_data, read_table
-from bangla_data.caching import get_or_create_tokenized_dataset, sample_tokenizer, tokenize_to_data
+from bangla_data.cache import get_or_create_tokenized_dataset
+from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.tokenize import tokenize_to_data
 from bangla_data.kfold import LeakFreeKFold, assign_folds, prepare_kfold_splits
 from bangla_data.loaders import create_data_loaders
 from bangla_data.loading import SAMPLE_PATH
@@ -316,6 +318,7 @@ def test_max_length_above_the_tokenizer_limit_in_the_cache_api(sample, tmp_path)
         get_or_create_tokenized_dataset(c, y, tok, 4096, tmp_path, verbose=False)
 
 
+@pytest.mark.shared
 def test_max_length_above_the_tokenizer_limit_in_prepare(tmp_path):
     from bangla_data.pipeline import prepare
     with warnings.catch_warnings():
@@ -327,6 +330,7 @@ def test_max_length_above_the_tokenizer_limit_in_prepare(tmp_path):
     assert not list(tmp_path.glob('*_tokenized'))
 
 
+@pytest.mark.shared
 def test_max_length_above_banglabert_positions_in_prepare(tmp_path):
     from bangla_data.pipeline import prepare
     with warnings.catch_warnings():

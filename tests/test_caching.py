@@ -18,9 +18,14 @@ import numpy as np
 import pytest
 
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, MBERT_DIR, ROOT, TOXIC_CSV, TOXIC_LABELS, load_real as _load
-from bangla_data.caching import (TokenizedData, _entry_names, cache_key_inputs, clear_cache, get_or_create_tokenized_dataset,
-                                 list_cache_entries, sample_tokenizer, tokenizer_fingerprint)
+from bangla_data.cache import cache_key, cache_key_inputs, get_or_create_tokenized_dataset
+from bangla_data.fingerprint import tokenizer_fingerprint
+from bangla_data.store import clear_cache, entry_names, list_cache_entries
+from bangla_data.tokenized import TokenizedData
+from bangla_data.tokenizer import sample_tokenizer
 from bangla_data.loading import load_and_preprocess_data
+
+pytestmark = pytest.mark.shared   # every test here reads the real data or tokenizers in ../shared
 
 
 @pytest.fixture(scope='module')
@@ -31,12 +36,11 @@ def small(cyberbully):
 
 
 def _entries(d):
-    return _entry_names(d)
+    return entry_names(d)
 
 
 def _key(*a, **k):
-    from bangla_data.caching import _key as key
-    return key(cache_key_inputs(*a, **k))
+    return cache_key(cache_key_inputs(*a, **k))
 
 
 def _run(code, *args, timeout=120, **kw):
@@ -120,7 +124,7 @@ def test_hit_in_a_new_process_and_copied_tokenizer_dir(banglabert, cyberbully, t
         from test_caching import _load
         from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, BANGLABERT_DIR
         from transformers import AutoTokenizer
-        from bangla_data.caching import get_or_create_tokenized_dataset
+        from bangla_data.cache import get_or_create_tokenized_dataset
         c, l = _load(CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS)
         d = get_or_create_tokenized_dataset(c, l, AutoTokenizer.from_pretrained(sys.argv[2]), 128, sys.argv[1])
         """, tmp_path / 'c', BANGLABERT_DIR)
@@ -138,7 +142,7 @@ def test_hit_in_a_new_process_and_copied_tokenizer_dir(banglabert, cyberbully, t
 # ----------------------------------------------------------------------------------------------- crash safety
 _SLOW_WRITER = """
     import sys, time, warnings, numpy as np; warnings.simplefilter('ignore'); sys.path.insert(0, 'tests')
-    import bangla_data.caching as bc
+    import bangla_data.cache as bc
     from test_caching import _load
     from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, BANGLABERT_DIR
     from transformers import AutoTokenizer
@@ -186,7 +190,7 @@ _BUILDER = """
     from test_caching import _load
     from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, BANGLABERT_DIR
     from transformers import AutoTokenizer
-    from bangla_data.caching import get_or_create_tokenized_dataset
+    from bangla_data.cache import get_or_create_tokenized_dataset
     c, l = _load(CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS)
     c = [f'{t} {i}' for i, t in enumerate(c)]          # all distinct: the build takes a while
     tok = AutoTokenizer.from_pretrained(str(BANGLABERT_DIR))
@@ -347,7 +351,7 @@ def test_parallel_build_does_not_leak_into_forked_workers(tmp_path):
         from test_caching import _load
         from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, BANGLABERT_DIR
         from transformers import AutoTokenizer
-        from bangla_data.caching import get_or_create_tokenized_dataset
+        from bangla_data.cache import get_or_create_tokenized_dataset
         c, l = _load(CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS)
         tok = AutoTokenizer.from_pretrained(str(BANGLABERT_DIR))
         d = get_or_create_tokenized_dataset(c, l, tok, 128, sys.argv[1], verbose=False, parallel=True)

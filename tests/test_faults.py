@@ -24,11 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bangla_data.caching as bc
-from bangla_data.caching import (_entry_names, _open_entry, clear_cache, get_or_create_tokenized_dataset, list_cache_entries,
-                                 sample_tokenizer, tokenize_to_data)
+import bangla_data.cache as bc
+import bangla_data.store as bs
+from bangla_data.cache import get_or_create_tokenized_dataset
+from bangla_data.store import clear_cache, entry_names as _entry_names, list_cache_entries, open_entry as _open_entry
+from bangla_data.tokenize import tokenize_to_data
+from bangla_data.tokenizer import sample_tokenizer
 from bangla_data.loading import load_and_preprocess_data
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, ROOT
+
+pytestmark = pytest.mark.shared   # every test here reads the real comments or tokenizer in ../shared
 
 
 @pytest.fixture(scope='module')
@@ -116,7 +121,7 @@ import os, sys, time, hashlib, warnings, json
 warnings.simplefilter('ignore')
 sys.path.insert(0, 'tests')
 import numpy as np
-import bangla_data.caching as bc
+import bangla_data.cache as bc
 from test_faults import _subset
 max_length, cache, log, start = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])
 comments, labels, tok = _subset()
@@ -225,19 +230,19 @@ def test_simulated_write_failures(real, tmp_path, monkeypatch, point):
         monkeypatch.setattr(np.lib.format, 'write_array', write)
     elif point == 'manifest':
         def dump(*a, **k): raise full
-        monkeypatch.setattr(bc.json, 'dump', dump)
+        monkeypatch.setattr(bs.json, 'dump', dump)
     elif point == 'fsync':
         def fsync(fd): raise OSError(errno.EIO, 'Input/output error')
-        monkeypatch.setattr(bc.os, 'fsync', fsync)
+        monkeypatch.setattr(bs.os, 'fsync', fsync)
     elif point == 'rename':
         def rename(a, b): raise OSError(errno.ENOSPC, 'No space left on device')
-        monkeypatch.setattr(bc.os, 'rename', rename)
+        monkeypatch.setattr(bs.os, 'rename', rename)
     elif point == 'mkdtemp':
         def mkdtemp(*a, **k): raise full
-        monkeypatch.setattr(bc.tempfile, 'mkdtemp', mkdtemp)
+        monkeypatch.setattr(bs.tempfile, 'mkdtemp', mkdtemp)
     else:
         def makedirs(*a, **k): raise full
-        monkeypatch.setattr(bc.os, 'makedirs', makedirs)
+        monkeypatch.setattr(bs.os, 'makedirs', makedirs)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         d = get_or_create_tokenized_dataset(comments, labels, tok, 64, cache, verbose=False)
@@ -284,7 +289,7 @@ def test_path_with_spaces_and_bangla_characters(tmp_path):
         import sys, warnings; warnings.simplefilter('ignore'); sys.path.insert(0, 'tests')
         from transformers import AutoTokenizer
         from test_faults import _subset
-        from bangla_data.caching import get_or_create_tokenized_dataset
+        from bangla_data.cache import get_or_create_tokenized_dataset
         from bangla_data.kfold import prepare_kfold_splits
         from bangla_data.loaders import create_data_loaders
         c, y, _ = _subset()
@@ -359,7 +364,7 @@ def _replace_with_consistent_fake(entry, name):
     a = np.load(entry / f'{name}.npy')
     fake = a[::-1].copy() if name != 'offsets' else a
     np.save(entry / f'{name}.npy', fake, allow_pickle=False)
-    m['arrays'][name]['checksum'] = bc._checksum(fake)
+    m['arrays'][name]['checksum'] = bs.checksum(fake)
     (entry / 'manifest.json').write_text(json.dumps(m), encoding='utf-8')
 
 

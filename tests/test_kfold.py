@@ -11,9 +11,12 @@ from sklearn.dummy import DummyClassifier
 from sklearn.model_selection import cross_validate
 
 from bangla_data.env import BanglaDataError
-from bangla_data.kfold import LeakFreeKFold, assign_folds, fold_report, label_conflicts, prepare_kfold_splits
-from bangla_data.loading import duplicate_report, load_and_preprocess_data
+from bangla_data.kfold import LeakFreeKFold, assign_folds, fold_report, prepare_kfold_splits
+from bangla_data.duplicates import duplicate_report, label_conflicts
+from bangla_data.loading import load_and_preprocess_data
 from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, TOXIC_CSV, TOXIC_LABELS, load_real as _load
+
+pytestmark = pytest.mark.shared   # every test here reads the real datasets in ../shared
 
 
 def _quiet(fn, *args, **kw):

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from bangla_data.caching import TokenizedData
-from bangla_data.dataset import IndexedDataset, label_sample_weights
+from bangla_data.tokenized import TokenizedData
+from bangla_data.dataset import IndexedDataset
+from bangla_data.weights import label_sample_weights
 from bangla_data.loaders import create_data_loaders
 from bangla_data.loading import load_and_preprocess_data
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
 
 HERE = Path(__file__).resolve().parent
+pytestmark = pytest.mark.shared   # every test here reads the real comments and BanglaBERT in ../shared
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def real_data(cyber, banglabert, tmp_path_factory):
     "The real comments tokenized with BanglaBERT (max_length 128) through the cache."
     comments, labels = cyber
     try:
-        from bangla_data.caching import get_or_create_tokenized_dataset
+        from bangla_data.cache import get_or_create_tokenized_dataset
     except ImportError:   # the cache is written by another issue; fall back to an uncached TokenizedData
         enc = banglabert(comments, truncation=True, max_length=128)["input_ids"]
         return TokenizedData.from_lists(enc, labels, banglabert.pad_token_id, 128, banglabert.all_special_ids, banglabert.mask_token_id)
@@ -150,39 +152,42 @@ def test_two_workers_real_data(real_data):
 
 
 class _InitRecorder(IndexedDataset):
-    "Adds to each batch the worker id that this worker's `worker_init_fn` recorded (-1 if it never ran) and the channel used."
+    "Adds to each batch the worker id that this worker's `worker_init_fn` recorded (-1 if it never ran)."
     def batch(self, positions):
-        from bangla_data import dataset
-        return {**super().batch(positions), "init": torch.tensor([int(os.environ.get("BD_TEST_WORKER_INIT", -1))]),
-                "arrays": torch.tensor([int(dataset._SEND_ARRAYS)])}
+        return {**super().batch(positions), "init": torch.tensor([int(os.environ.get("BD_TEST_WORKER_INIT", -1))])}
 
 
 def _record_init(worker_id):
     os.environ["BD_TEST_WORKER_INIT"] = str(worker_id)
 
 
-def test_worker_channels_and_init_fn(real_data):
+def test_worker_channels_and_init_fn(real_data, monkeypatch):
     "BatchLoader workers send arrays (turned back into tensors); plain DataLoader workers send tensors; both run the user's init."
     from torch.utils.data import DataLoader
     from bangla_data.dataset import collate_batch
-    from bangla_data.loaders import BatchLoader, LengthGroupedBatchSampler
+    from bangla_data.loaders import ArrayBatch, BatchLoader, LengthGroupedBatchSampler
+    arrived = []                                                      # batches that came through the pipe as arrays
+    to_tensors = ArrayBatch.tensors
+    monkeypatch.setattr(ArrayBatch, 'tensors', lambda self: (arrived.append(1), to_tensors(self))[1])
     tr = np.arange(0, len(real_data), 3)
     ds = _InitRecorder(real_data, tr, mask_prob=.1, weights=np.linspace(1, 2, len(real_data)))
     got = {}
     for cls in (BatchLoader, DataLoader):
         loader = cls(ds, batch_sampler=LengthGroupedBatchSampler(ds.lengths, 32, seed=9), num_workers=2, collate_fn=collate_batch,
                      worker_init_fn=_record_init, persistent_workers=True, multiprocessing_context="fork")
+        arrived.clear()
         it = iter(loader)
         assert len(it) == len(loader) and len(it._workers) == 2      # the iterator is PyTorch's, attributes and all
         got[cls] = [{k: v.clone() for k, v in b.items()} for b in it] + _epoch(loader)
+        got[cls, 'arrays'] = len(arrived)
         assert loader.worker_init_fn is _record_init                 # the loader's own setting is left as it was
     assert os.environ.get("BD_TEST_WORKER_INIT") is None             # the init ran in the workers only
     ours, plain = got[BatchLoader], got[DataLoader]
     assert len(ours) == len(plain) == 2 * len(loader)
     for a, b in zip(ours, plain):
-        assert a.keys() == b.keys() and all(type(v) is torch.Tensor and torch.equal(v, b[k]) for k, v in a.items() if k != "arrays")
+        assert a.keys() == b.keys() and all(type(v) is torch.Tensor and torch.equal(v, b[k]) for k, v in a.items())
     assert {int(b["init"]) for b in ours} == {0, 1} == {int(b["init"]) for b in plain}
-    assert {int(b["arrays"]) for b in ours} == {1} and {int(b["arrays"]) for b in plain} == {0}   # arrays through the pipe vs shared memory
+    assert got[BatchLoader, 'arrays'] == len(ours) and got[DataLoader, 'arrays'] == 0   # arrays through the pipe vs shared memory
     assert np.array_equal(np.sort(torch.cat([b["index"] for b in ours[:len(loader)]]).numpy()), tr)
 
 

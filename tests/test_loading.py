@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from bangla_data import BanglaDataError, load_and_preprocess_data, clean_bangla_text, read_table
-from bangla_data.loading import clean_bangla_texts
+from bangla_data.cleaning import clean_bangla_texts
 from conftest import CYBERBULLY_CSV, TOXIC_CSV, CYBERBULLY_LABELS, TOXIC_LABELS
 
 
@@ -16,6 +16,7 @@ def _independent_label_sums(path, labels):
     return len(rows), np.array([sum(int(r[c]) for r in rows) for c in labels], dtype=np.float64)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("path,text_col,labels", [(CYBERBULLY_CSV, "comment", CYBERBULLY_LABELS), (TOXIC_CSV, "text", TOXIC_LABELS)])
 def test_real_datasets_load(path, text_col, labels):
     n, sums = _independent_label_sums(path, labels)
@@ -32,6 +33,7 @@ def test_real_datasets_load(path, text_col, labels):
     assert set(np.unique(y)) <= {0.0, 1.0}
 
 
+@pytest.mark.shared
 def test_bom_file_first_column_found():
     with open(TOXIC_CSV, "rb") as f:
         assert f.read(3) == b"\xef\xbb\xbf"  # the file really has a BOM
@@ -39,6 +41,7 @@ def test_bom_file_first_column_found():
     assert df.columns[0] == "text"
 
 
+@pytest.mark.shared
 def test_cyberbully_duplicates_reported():
     _, _, info = load_and_preprocess_data(CYBERBULLY_CSV, text_column="comment", label_columns=CYBERBULLY_LABELS, verbose=False, return_info=True)
     # ../shared/data/README.md: 2,398 rows repeat an earlier text after URL removal, NFC and whitespace folding
@@ -46,6 +49,7 @@ def test_cyberbully_duplicates_reported():
     assert 0 < info.duplicates.conflicting_rows < info.duplicates.duplicate_rows
 
 
+@pytest.mark.shared
 def test_unk_rate_after_cleaning(banglabert):
     raw = pd.read_csv(CYBERBULLY_CSV)["comment"].tolist()
     comments, _ = load_and_preprocess_data(CYBERBULLY_CSV, text_column="comment", label_columns=CYBERBULLY_LABELS, verbose=False)
@@ -60,6 +64,7 @@ def test_unk_rate_after_cleaning(banglabert):
     assert clean_rate < 0.002       # issue 2: below 0.2% after cleaning
 
 
+@pytest.mark.shared
 def test_cleaning_speed_reported():
     "Not a timed assertion: prints the cleaning time of 44,000 real comments for the record."
     raw = pd.read_csv(CYBERBULLY_CSV)["comment"].tolist()
@@ -158,6 +163,7 @@ def test_label_columns_arguments():
         load_and_preprocess_data(df, label_columns=["bully", "bully"], verbose=False)
 
 
+@pytest.mark.shared
 def test_cli_load_real_data_and_errors():
     r = subprocess.run([sys.executable, "-c", "import sys; from bangla_data.cli import main; sys.exit(main())", "load", str(CYBERBULLY_CSV),
                         "--text-column", "comment", "--labels", ",".join(CYBERBULLY_LABELS)], capture_output=True, text=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bangla_data import BanglaDataError, prepare, calculate_class_weights
-from bangla_data.pipeline import load_tokenizer
+from bangla_data.tokenizer import load_tokenizer
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, ROOT
 
 CLI = [sys.executable, "-c", "import sys; from bangla_data.cli import main; sys.exit(main())"]
@@ -16,6 +16,7 @@ def _cli(*args, cache):
     return subprocess.run(CLI + list(args), capture_output=True, text=True, env=env, cwd=ROOT)
 
 
+@pytest.mark.shared
 def test_cli_prepare_real_data_twice(tmp_path):
     args = ["prepare", str(CYBERBULLY_CSV), "--text-column", "comment", "--tokenizer", str(BANGLABERT_DIR)]
     first = _cli(*args, cache=tmp_path)
@@ -35,6 +36,7 @@ def test_cli_prepare_real_data_twice(tmp_path):
     assert ls.returncode == 0 and "1 entry" in ls.stdout and "12546" in ls.stdout
 
 
+@pytest.mark.shared
 def test_cli_user_errors_no_traceback(tmp_path):
     for args, msg in [(["prepare", str(CYBERBULLY_CSV)], "Did you mean 'comment'?"),
                       (["prepare", str(tmp_path / "missing.csv")], "no such file"),
@@ -47,7 +49,7 @@ def test_cli_user_errors_no_traceback(tmp_path):
 
 def test_hub_name_fails_fast_when_offline(monkeypatch):
     "Without HF_HUB_OFFLINE, an unreachable hub is detected by a short probe, not 50 s of retries."
-    import bangla_data.pipeline as pl
+    import bangla_data.tokenizer as pl
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(pl, "_hub_reachable", lambda timeout=3.0: False)
     t = time.perf_counter()
@@ -56,6 +58,7 @@ def test_hub_name_fails_fast_when_offline(monkeypatch):
     assert time.perf_counter() - t < 20  # generous: the point is not waiting for the hub's retries
 
 
+@pytest.mark.shared
 def test_prepare_real_data_folds_and_weights(tmp_path, banglabert):
     p = prepare(CYBERBULLY_CSV, tokenizer=banglabert, text_column="comment", label_columns=CYBERBULLY_LABELS,
                 cache_dir=tmp_path, verbose=False, num_folds=5)

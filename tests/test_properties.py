@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings, strategies as st
 
 from bangla_data import BanglaDataError, load_and_preprocess_data
-from bangla_data.loading import clean_bangla_text, clean_bangla_texts
+from bangla_data.cleaning import clean_bangla_text, clean_bangla_texts
 
 settings.register_profile('ci', max_examples=300, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

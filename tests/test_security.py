@@ -23,8 +23,11 @@ from hypothesis import given, settings, strategies as st
 
 import bangla_data
 from bangla_data import clean_bangla_text, load_and_preprocess_data
-from bangla_data.caching import (_entry_names, _reopen, clear_cache, get_cache_filename, get_or_create_tokenized_dataset,
-                                 list_cache_entries, sample_tokenizer, tokenize_to_data)
+from bangla_data.cache import get_or_create_tokenized_dataset
+from bangla_data.store import (clear_cache, entry_names as _entry_names, get_cache_filename, list_cache_entries,
+                               reopen_entry as _reopen)
+from bangla_data.tokenize import tokenize_to_data
+from bangla_data.tokenizer import sample_tokenizer
 from bangla_data.loaders import create_data_loaders
 from conftest import ROOT
 

@@ -10,6 +10,7 @@ from bangla_data.loading import load_and_preprocess_data
 from bangla_data.weights import WEIGHT_METHODS, calculate_class_weights
 from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, TOXIC_CSV, TOXIC_LABELS
 
+pytestmark = pytest.mark.shared   # every test here reads the real datasets in ../shared
 DATASETS = {'cyberbully': (CYBERBULLY_CSV, 'comment', CYBERBULLY_LABELS), 'toxic': (TOXIC_CSV, 'text', TOXIC_LABELS)}
 
 

@@ -13,7 +13,8 @@ from .tokenizer import check_max_length
 from .fingerprint import HASH, Hasher, labels_fingerprint, text_fingerprint, tokenizer_fingerprint
 from .tokenized import TokenizedData, data_fields
 from .tokenize import tokenize_to_data
-from .store import (FORMAT, FORMAT_VERSION, CorruptEntry, entry_bytes, find_entry, get_cache_filename, lock_entry,
+from .store import (FORMAT, FORMAT_VERSION, CorruptEntry, entry_bytes, find_entry, get_cache_filename,
+                               lock_entry,
                                open_entry, sweep, write_entry)
 
 # %% auto #0
@@ -42,7 +43,8 @@ def cache_key_inputs(comments, # the texts
     texts = comments if isinstance(comments, list) else list(comments)
     labels = label_matrix(labels, len(texts), dtype=np.uint8)
     if cleaning is not None and not isinstance(cleaning, (str, dict)):
-        raise BanglaDataError(f"cleaning must be a dict or a string describing the cleaning settings, got {type(cleaning).__name__}")
+        raise BanglaDataError("cleaning must be a dict or a string describing the cleaning settings, got "
+                              f"{type(cleaning).__name__}")
     return dict(format_version=FORMAT_VERSION, hash=HASH,
                 texts=dict(count=len(texts), fingerprint=text_fingerprint(texts)),
                 labels=dict(shape=list(labels.shape), fingerprint=labels_fingerprint(labels)),
@@ -90,7 +92,8 @@ def _done(d:TokenizedData, status:CacheStatus, t0:float, key:str, say, path=None
     return d
 
 def _try_open(path, key, verify, pad_to_max_length, expect):
-    "`(data, None)` for a trustworthy entry at `path`, `(None, why)` for a damaged one, `(None, None)` if there is none."
+    ("`(data, None)` for a trustworthy entry at `path`, `(None, why)` for a damaged one, `(None, "
+     "None)` if there is none.")
     if not os.path.lexists(path): return None, None
     try: return open_entry(path, key, verify, pad_to_max_length, expect), None
     except CorruptEntry as e: return None, str(e)
@@ -104,11 +107,11 @@ def get_or_create_tokenized_dataset(comments, # the texts
                                     cleaning=None, # the cleaning settings that produced `comments`, part of the key
                                     truncation=True, # as in a tokenizer call; part of the key
                                     add_special_tokens:bool=True, # as in a tokenizer call; part of the key
-                                    pad_to_max_length:bool=False, # dict access pads to `max_length` (the design's shape)
+                                    pad_to_max_length:bool=False, # dict access pads to `max_length` (design's shape)
                                     verify:bool=True, # check the arrays' checksums on a hit
                                     parallel:bool=True, # let the Rust tokenizer use all cores during a build
                                     chunk_size:int=8192, # texts per tokenizer call
-                                    lock_timeout:float=600, # seconds to wait for another builder before building in memory
+                                    lock_timeout:float=600, # seconds to wait for another builder, then build in memory
                                     verbose:bool=True, # print hit or miss, time and size
                                    ) -> TokenizedData:
     "Tokenized `comments` and `labels` as a `TokenizedData`: mapped from the cache on a hit, else built and stored."
@@ -123,13 +126,15 @@ def get_or_create_tokenized_dataset(comments, # the texts
 
     def build(note):
         tb = time.perf_counter()
-        manifest = dict(format=FORMAT, format_version=FORMAT_VERSION, key=key, key_inputs=ki, **expect, versions=_versions(),
+        manifest = dict(format=FORMAT, format_version=FORMAT_VERSION, key=key, key_inputs=ki, **expect,
+                        versions=_versions(),
                         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
         say(f"🔄 Tokenization cache {note}: tokenizing {len(texts):,} texts with "
             f"{ki['tokenizer']['name'] or type(tokenizer).__name__}, max_length={max_length}")
         d = tokenize_to_data(texts, labels, tokenizer, max_length, truncation=truncation,
                              add_special_tokens=add_special_tokens, parallel=parallel, chunk_size=chunk_size,
-                             progress=None if verbose else False, pad_to_max_length=pad_to_max_length, manifest=manifest)
+                             progress=None if verbose else False, pad_to_max_length=pad_to_max_length,
+                             manifest=manifest)
         st = d.manifest['stats']
         st.update(build_seconds=round(time.perf_counter() - tb, 4),
                   padding_fraction_at_max_length=round(1 - st['tokens'] / max(1, len(d) * int(max_length)), 4))
@@ -141,15 +146,18 @@ def get_or_create_tokenized_dataset(comments, # the texts
     d, problem = _try_open(path, key, verify, pad_to_max_length, expect)
     if d is not None: return _done(d, CacheStatus.HIT, t0, key, say, path)
     # 2. lock: one builder per entry
-    try: lock = lock_entry(path, lock_timeout, lambda name: say(f"⏳ another process is building {name}; waiting for it"))
+    try: lock = lock_entry(path, lock_timeout,
+                           lambda name: say(f"⏳ another process is building {name}; waiting for it"))
     except Exception as e:
         from filelock import Timeout
         if isinstance(e, Timeout):
             warnings.warn(f"waited {lock_timeout} s for another process building {path}; tokenizing in memory instead",
                           stacklevel=2)
         elif isinstance(e, OSError):
-            if problem: warnings.warn(f"cache entry {path} is corrupt ({problem}) and cannot be rebuilt there", stacklevel=2)
-            warnings.warn(f"cache directory {cache_dir} is not writable ({e}); the tokenized data is kept in memory only",
+            if problem: warnings.warn(f"cache entry {path} is corrupt ({problem}) and cannot be rebuilt there",
+                                      stacklevel=2)
+            warnings.warn(f"cache directory {cache_dir} is not writable ({e}); the tokenized data "
+                          "is kept in memory only",
                           stacklevel=2)
         else: raise
         return _done(build('miss'), CacheStatus.MEMORY, t0, key, say, problem=problem)
@@ -166,7 +174,8 @@ def get_or_create_tokenized_dataset(comments, # the texts
             write_entry(path, d, d.manifest)
             d = open_entry(path, key, verify=False, pad_to_max_length=pad_to_max_length)
         except OSError as e:
-            warnings.warn(f"could not write cache entry {path} ({e}); the tokenized data is kept in memory only", stacklevel=2)
+            warnings.warn(f"could not write cache entry {path} ({e}); the tokenized data is kept in memory only",
+                          stacklevel=2)
             return _done(d, CacheStatus.MEMORY, t0, key, say, problem=problem)
         return _done(d, CacheStatus.REBUILT if problem else CacheStatus.MISS, t0, key, say, path, problem)
     finally: lock.release()

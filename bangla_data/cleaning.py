@@ -15,11 +15,13 @@ _URL_RE = re.compile(r'(?:https?://|www\.)\S+', re.IGNORECASE)
 _INVISIBLE_RE = re.compile('[\u200b\u2060\ufeff\u00ad\u180e\u200e\u200f]')
 _JOINER_RE = re.compile('(?<![\u0980-\u09ff])[\u200c\u200d]+|[\u200c\u200d]+(?![\u0980-\u09ff])')
 _LATIN_RE = re.compile(r'[A-Za-z]+')
-_EMOJI_RE = re.compile('[\U0001F000-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF\ufe0f\u20e3\u2b50\u2b55\u2764\u203c\u2049]+')
+_EMOJI_RE = re.compile('[\U0001F000-\U0001FAFF\U00002600-\U000027BF\U0001F1E6-\U0001F1FF'
+                       '\ufe0f\u20e3\u2b50\u2b55\u2764\u203c\u2049]+')
 
 def _normalizer():
     try: from normalizer import normalize
-    except ImportError: raise BanglaDataError("use_normalizer=True needs the csebuetnlp normalizer: pip install csebuetnlp-normalizer "
+    except ImportError: raise BanglaDataError("use_normalizer=True needs the csebuetnlp normalizer: pip install "
+                                              "csebuetnlp-normalizer "
                                               "(or pip install 'bangla_data[normalizer]')") from None
     return normalize
 
@@ -30,7 +32,7 @@ def clean_bangla_text(text:str, # one comment
                       remove_urls:bool=True, # replace `http…`/`www.…` links by a space
                       remove_latin:bool=False, # replace runs of Latin letters by a space
                       remove_emoji:bool=False, # replace emoji by a space
-                      use_normalizer:bool=False, # apply the csebuetnlp normalizer (BanglaBERT's preprocessing) after NFC
+                      use_normalizer:bool=False, # apply csebuetnlp's normalizer (BanglaBERT's preprocessing) after NFC
                      ) -> str:
     "Clean one comment: NFC, invisible characters, URLs, Unicode spaces and repeated whitespace."
     text = unicodedata.normalize('NFC', text)
@@ -48,10 +50,12 @@ CLEAN_OPTIONS = ('remove_urls', 'remove_latin', 'remove_emoji', 'use_normalizer'
 # %% ../nbs/03_cleaning.ipynb #eeabd91b
 def check_clean_options(options:dict|None, # keyword arguments meant for `clean_bangla_text`
                        ) -> dict:
-    "`options` as a dict if every key is an option of `clean_bangla_text`, else a `BanglaDataError` listing the valid ones."
+    ("`options` as a dict if every key is an option of `clean_bangla_text`, else a `BanglaDataError` "
+     "listing the valid ones.")
     options = dict(options or {})
     unknown = sorted(set(options) - set(CLEAN_OPTIONS))
-    if unknown: raise BanglaDataError(f"unknown clean_options {unknown}; the options of clean_bangla_text are {sorted(CLEAN_OPTIONS)}")
+    if unknown: raise BanglaDataError(f"unknown clean_options {unknown}; the options of clean_bangla_text are "
+                                      f"{sorted(CLEAN_OPTIONS)}")
     return options
 
 # %% ../nbs/03_cleaning.ipynb #0109e53f

@@ -16,50 +16,66 @@ def _labels_arg(s: str) -> list[str]:
     return [c.strip() for c in s.split(',') if c.strip()]
 
 def _add_data_args(p):
-    p.add_argument('data', nargs='?', default=None, help='CSV/TSV/XLSX/JSONL/Parquet file (default: the bundled sample)')
-    p.add_argument('--text-column', default='comment_text', help='column holding the comment text (default: %(default)s)')
+    p.add_argument('data', nargs='?', default=None,
+                   help='CSV/TSV/XLSX/JSONL/Parquet file (default: the bundled sample)')
+    p.add_argument('--text-column', default='comment_text', help='column holding the comment text '
+                                                                 '(default: %(default)s)')
     p.add_argument('--labels', type=_labels_arg, default=list(LABEL_COLUMNS),
                    help='comma-separated label columns (default: %s)' % ','.join(LABEL_COLUMNS))
     p.add_argument('--no-clean', action='store_true', help='do not clean the text (default: clean)')
     p.add_argument('--missing-text', choices=['drop', 'error', 'keep'], default='drop',
-                   help='rows whose text is missing or empty: drop with a warning, error, or keep as "" (default: %(default)s)')
+                   help='rows whose text is missing or empty: drop with a warning, error, or keep as "" '
+                        '(default: %(default)s)')
     p.add_argument('--json', action='store_true', help='print one JSON document instead of the text report')
     p.add_argument('--quiet', action='store_true', help='print nothing but errors (and the --json document)')
 
 def _add_prepare_args(p):
     _add_data_args(p)
-    p.add_argument('--tokenizer', default=None, help="hub name or local tokenizer directory (default: csebuetnlp/banglabert; with neither "
-                   "DATA nor --tokenizer, a small tokenizer built from the sample stands in when BanglaBERT cannot be loaded)")
-    p.add_argument('--max-length', type=int, default=128, help='tokens per comment after truncation (default: %(default)s)')
+    p.add_argument('--tokenizer', default=None, help="hub name or local tokenizer directory (default: "
+                                                     "csebuetnlp/banglabert; with neither "
+                   "DATA nor --tokenizer, a small tokenizer built from the sample stands in when "
+                   "BanglaBERT cannot be loaded)")
+    p.add_argument('--max-length', type=int, default=128, help='tokens per comment after truncation '
+                                                               '(default: %(default)s)')
     p.add_argument('--folds', type=int, default=5, help='number of cross-validation folds (default: %(default)s)')
     p.add_argument('--stratify', choices=['multiclass', 'multilabel'], default='multiclass',
-                   help='balance folds on label combinations, or label by label (iterative stratification; with duplicate '
+                   help='balance folds on label combinations, or label by label (iterative '
+                        'stratification; with duplicate '
                         'grouping on, a group-aware label-by-label balancer) (default: %(default)s)')
-    p.add_argument('--no-group-duplicates', action='store_true', help='allow identical texts in train and validation (default: keep them in one fold)')
-    p.add_argument('--cache-dir', default=None, help='tokenization cache directory (default: $BANGLA_DATA_CACHE or ~/.cache/bangla_data)')
+    p.add_argument('--no-group-duplicates', action='store_true',
+                   help='allow identical texts in train and validation (default: keep them in one fold)')
+    p.add_argument('--cache-dir', default=None, help='tokenization cache directory (default: $BANGLA_DATA_CACHE or '
+                                                     '~/.cache/bangla_data)')
     p.add_argument('--seed', type=int, default=42, help='random seed for folds and shuffling (default: %(default)s)')
 
 def _add_cache_args(p):
     p.add_argument('action', choices=['ls', 'clear'], help='ls: list entries; clear: remove one entry (KEY) or all')
-    p.add_argument('key', nargs='?', default=None, help='with clear: entry name, name prefix or hash prefix (default: all entries)')
-    p.add_argument('--cache-dir', default=None, help='tokenization cache directory (default: $BANGLA_DATA_CACHE or ~/.cache/bangla_data)')
+    p.add_argument('key', nargs='?', default=None, help='with clear: entry name, name prefix or hash prefix '
+                                                        '(default: all entries)')
+    p.add_argument('--cache-dir', default=None, help='tokenization cache directory (default: $BANGLA_DATA_CACHE or '
+                                                     '~/.cache/bangla_data)')
     p.add_argument('--json', action='store_true', help='print JSON instead of a table')
 
 # %% ../nbs/18_cli.ipynb #e21284d1
 def _cmd_load(a):
     from bangla_data.loading import load_and_preprocess_data, SAMPLE_PATH
-    _, _, info = load_and_preprocess_data(a.data or SAMPLE_PATH, text_column=a.text_column, label_columns=a.labels, clean_text=not a.no_clean,
-                                          missing_text=a.missing_text, verbose=not (a.quiet or a.json), return_info=True)
+    _, _, info = load_and_preprocess_data(a.data or SAMPLE_PATH, text_column=a.text_column, label_columns=a.labels,
+                                          clean_text=not a.no_clean,
+                                          missing_text=a.missing_text, verbose=not (a.quiet or a.json),
+                                          return_info=True)
     if a.json: print(json.dumps(info.to_dict(), ensure_ascii=False, indent=1))
     return 0
 
 def _cmd_prepare(a):
     from bangla_data.pipeline import prepare, json_safe
-    p = prepare(a.data, tokenizer=a.tokenizer or 'csebuetnlp/banglabert', text_column=a.text_column, label_columns=a.labels, max_length=a.max_length,
-                num_folds=a.folds, stratification_type=a.stratify, cache_dir=a.cache_dir, seed=a.seed, clean_text=not a.no_clean,
+    p = prepare(a.data, tokenizer=a.tokenizer or 'csebuetnlp/banglabert', text_column=a.text_column,
+                label_columns=a.labels, max_length=a.max_length,
+                num_folds=a.folds, stratification_type=a.stratify, cache_dir=a.cache_dir, seed=a.seed,
+                clean_text=not a.no_clean,
                 missing_text=a.missing_text, group_duplicates=not a.no_group_duplicates,
                 fallback_to_sample_tokenizer=a.data is None and a.tokenizer is None, verbose=not (a.quiet or a.json))
-    if p.config['tokenizer_fallback'] and a.quiet: print(f"bangla-data: note: using the sample tokenizer {p.config['tokenizer']}", file=sys.stderr)
+    if p.config['tokenizer_fallback'] and a.quiet: print("bangla-data: note: using the sample tokenizer "
+                                                         f"{p.config['tokenizer']}", file=sys.stderr)
     if a.json: print(json.dumps(json_safe(p.to_dict()), ensure_ascii=False, indent=1))
     return 0
 
@@ -69,11 +85,14 @@ def _cmd_cache(a):
     d = a.cache_dir or default_cache_dir()
     if a.action == 'clear':
         removed = clear_cache(d, a.key)
-        if a.key is not None and not removed: raise BanglaDataError(f"no cache entry in {d} matches {a.key!r}; see `bangla-data cache ls`")
-        print(json.dumps(removed) if a.json else f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'} from {d}")
+        if a.key is not None and not removed: raise BanglaDataError(f"no cache entry in {d} matches {a.key!r}; see "
+                                                                    "`bangla-data cache ls`")
+        print(json.dumps(removed) if a.json else f"removed {len(removed)} "
+                                                 f"entr{'y' if len(removed) == 1 else 'ies'} from {d}")
         return 0
     rows = list_cache_entries(d) if os.path.isdir(d) else []
-    if a.json: print(json.dumps(json_safe([{k: v for k, v in r.items()} for r in rows]), ensure_ascii=False, indent=1)); return 0
+    if a.json: print(json.dumps(json_safe([{k: v for k, v in r.items()} for r in rows]), ensure_ascii=False,
+                                indent=1)); return 0
     if not rows: print(f"no cache entries in {d}"); return 0
     print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {d} ({sum(r['bytes'] for r in rows) / 1e6:.2f} MB):")
     for r in rows:
@@ -84,14 +103,17 @@ def _cmd_cache(a):
     return 0
 
 # %% ../nbs/18_cli.ipynb #29f03986
-_COMMANDS = {'prepare': (_cmd_prepare, _add_prepare_args, 'the complete flow: load, clean, tokenize (cached), folds, class weights, with reports'),
+_COMMANDS = {'prepare': (_cmd_prepare, _add_prepare_args, 'the complete flow: load, clean, tokenize (cached), folds, '
+                                                          'class weights, with reports'),
              'load': (_cmd_load, _add_data_args, 'load and clean a dataset; print the load summary and label report'),
              'cache': (_cmd_cache, _add_cache_args, 'list (ls) or remove (clear) tokenization cache entries')}
 
 def build_parser() -> argparse.ArgumentParser:
     "The argument parser of the `bangla-data` command."
-    p = argparse.ArgumentParser(prog='bangla-data', description='Bangla toxic-comment data: load, clean, tokenize with a cache, '
-                                'split into leak-free folds, build loaders. Without a command: `prepare` on the bundled sample.')
+    p = argparse.ArgumentParser(prog='bangla-data', description='Bangla toxic-comment data: load, clean, '
+                                                                'tokenize with a cache, '
+                                'split into leak-free folds, build loaders. Without a command: `prepare` '
+                                'on the bundled sample.')
     sub = p.add_subparsers(dest='command', metavar='{prepare,load,cache}')
     for name, (_, add, help) in _COMMANDS.items():
         add(sub.add_parser(name, help=help, description=help))

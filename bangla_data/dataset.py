@@ -28,12 +28,15 @@ class _DictSource:
     "Adapter for the design's dict of padded tensors (`input_ids`, `attention_mask`, `labels`)."
     def __init__(self, d, pad_token_id: int = 0, special_token_ids=(), mask_token_id=None):
         missing = [k for k in ('input_ids', 'attention_mask', 'labels') if k not in d]
-        if missing: raise BanglaDataError(f"tokenized_data is missing {missing}; it needs 'input_ids', 'attention_mask' and 'labels'")
+        if missing: raise BanglaDataError(f"tokenized_data is missing {missing}; it needs 'input_ids', "
+                                          "'attention_mask' and 'labels'")
         self.input_ids, self.attention_mask = torch.as_tensor(d['input_ids']), torch.as_tensor(d['attention_mask'])
         self.labels = torch.as_tensor(d['labels'])
-        if not (len(self.input_ids) == len(self.attention_mask) == len(self.labels)) or self.input_ids.shape != self.attention_mask.shape:
+        if (not (len(self.input_ids) == len(self.attention_mask) == len(self.labels))
+                or self.input_ids.shape != self.attention_mask.shape):
             raise BanglaDataError(f"tokenized_data shapes disagree: input_ids {tuple(self.input_ids.shape)}, "
-                                  f"attention_mask {tuple(self.attention_mask.shape)}, labels {tuple(self.labels.shape)}")
+                                  f"attention_mask {tuple(self.attention_mask.shape)}, labels "
+                                  f"{tuple(self.labels.shape)}")
         self.lengths = _row_lengths_from_mask(self.attention_mask)
         self.pad_token_id, self.mask_token_id = pad_token_id, mask_token_id
         self.special_token_ids = np.asarray(sorted(special_token_ids), dtype=np.int64)
@@ -91,19 +94,28 @@ def as_source(tokenized_data, # a `TokenizedData`, the design's dict of padded t
                           f"'attention_mask' and 'labels' tensors; got {type(tokenized_data).__name__}")
 
 # %% ../nbs/12_dataset.ipynb #108479e4
-def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, prob: float, mask_token_id: int,
-                special_token_ids=(), generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def mask_tokens(input_ids: torch.Tensor, # token ids (B, T)
+                attention_mask: torch.Tensor, # 1 for real tokens, 0 for padding (B, T)
+                prob: float, # probability of masking each real, non-special token
+                mask_token_id: int, # id that replaces a masked token
+                special_token_ids=(), # ids never masked ([CLS], [SEP], ...)
+                generator: Optional[torch.Generator] = None, # torch generator for reproducible masks
+               ) -> torch.Tensor:
     "Copy of `input_ids` with each real, non-special token replaced by `mask_token_id` with probability `prob`."
     if not 0 <= prob <= 1: raise BanglaDataError(f"mask probability must be between 0 and 1, got {prob}")
     can = attention_mask.bool()
-    if len(special_token_ids): can &= ~torch.isin(input_ids, torch.as_tensor(np.asarray(special_token_ids), dtype=input_ids.dtype))
+    if len(special_token_ids): can &= ~torch.isin(input_ids, torch.as_tensor(np.asarray(special_token_ids),
+                                                                             dtype=input_ids.dtype))
     hit = (torch.rand(input_ids.shape, generator=generator) < prob) & can
     return input_ids.masked_fill(hit, mask_token_id)
 
 # %% ../nbs/12_dataset.ipynb #80d83bd3
 class EpochBatch(np.ndarray):
-    "Dataset positions (int64 array) that remember the epoch they were drawn in (kept on the trip to DataLoader workers)."
-    def __new__(cls, positions=(), epoch: int = 0):
+    ("Dataset positions (int64 array) that remember the epoch they were drawn in (kept on the trip to "
+     "DataLoader workers).")
+    def __new__(cls, positions=(), # dataset positions of the batch
+                epoch: int = 0, # epoch the positions were drawn in
+               ):
         obj = np.asarray(positions, dtype=np.int64).view(cls)
         obj.epoch = epoch
         return obj
@@ -117,18 +129,29 @@ def _seed_from(seed: int, epoch: int, rows: np.ndarray) -> int:
 
 class IndexedDataset(Dataset):
     "The rows `indices` of `tokenized_data` (a `TokenizedData` or the design's dict of tensors), never copied."
-    def __init__(self, tokenized_data, indices, *, mask_prob: float = 0.0, mask_token_id: Optional[int] = None,
-                 special_token_ids=None, weights=None, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
-                 training: bool = True, seed: int = 42):
+    def __init__(self, tokenized_data, # a `TokenizedData` or the design's dict of tensors
+                 indices, # row positions (1-D integers) of this split
+                 *, mask_prob: float = 0.0, # probability of masking a token (training only)
+                 mask_token_id: Optional[int] = None, # id used for masking (default: the data's)
+                 special_token_ids=None, # ids never masked (default: the data's)
+                 weights=None, # one sample weight per row of the full data, or None
+                 pad_to: Optional[int] = None, # pad every batch to this many tokens
+                 pad_to_multiple_of: Optional[int] = None, # round the batch width up to a multiple of this
+                 training: bool = True, # apply masking (False for validation)
+                 seed: int = 42, # seed of the masking, together with epoch and rows
+                ):
         self.source = as_source(tokenized_data)
         n = len(self.source)
         idx = np.asarray(indices)
-        if idx.dtype == bool: raise BanglaDataError("indices is a boolean mask; pass row positions instead, e.g. np.flatnonzero(mask)")
+        if idx.dtype == bool: raise BanglaDataError("indices is a boolean mask; pass row positions instead, e.g. "
+                                                    "np.flatnonzero(mask)")
         if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-            raise BanglaDataError(f"indices must be a 1-D array of integer row positions, got dtype {idx.dtype} and shape {idx.shape}")
+            raise BanglaDataError(f"indices must be a 1-D array of integer row positions, got dtype {idx.dtype} "
+                                  f"and shape {idx.shape}")
         idx = idx.astype(np.int64)
         bad = (idx < 0) | (idx >= n)
-        if bad.any(): raise BanglaDataError(f"indices contains {int(bad.sum())} positions outside 0..{n - 1} (e.g. {int(idx[bad][0])}); "
+        if bad.any(): raise BanglaDataError(f"indices contains {int(bad.sum())} positions outside 0..{n - 1} (e.g. "
+                                            f"{int(idx[bad][0])}); "
                                             "the indices must come from a split of this same tokenized data")
         self.indices = idx
         if not 0 <= mask_prob <= 1: raise BanglaDataError(f"mask_prob must be between 0 and 1, got {mask_prob}")
@@ -136,13 +159,16 @@ class IndexedDataset(Dataset):
         self.mask_token_id = self.source.mask_token_id if mask_token_id is None else mask_token_id
         if self.mask_prob > 0 and self.mask_token_id is None:
             raise BanglaDataError("mask_prob > 0 needs a mask token id: pass mask_token_id=tokenizer.mask_token_id")
-        self.special_token_ids = self.source.special_token_ids if special_token_ids is None else np.asarray(special_token_ids, np.int64)
+        self.special_token_ids = (self.source.special_token_ids if special_token_ids is None
+                                  else np.asarray(special_token_ids, np.int64))
         if weights is not None:
             weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
-            if weights.shape != (n,): raise BanglaDataError(f"weights needs one weight per row of the full data ({n}), got shape {tuple(weights.shape)}")
+            if weights.shape != (n,): raise BanglaDataError(f"weights needs one weight per row of the full data ({n}), "
+                                                            f"got shape {tuple(weights.shape)}")
         self.weights = weights
         if pad_to is not None and pad_to < int(self.lengths.max(initial=0)):
-            raise BanglaDataError(f"pad_to={pad_to} is shorter than the longest row ({int(self.lengths.max())} tokens); use max_length or more")
+            raise BanglaDataError(f"pad_to={pad_to} is shorter than the longest row ({int(self.lengths.max())} "
+                                  "tokens); use max_length or more")
         self.pad_to, self.pad_to_multiple_of = pad_to, pad_to_multiple_of
 
     def __len__(self): return len(self.indices)
@@ -162,13 +188,15 @@ class IndexedDataset(Dataset):
         b = self.source.batch(rows, self.pad_to, self.pad_to_multiple_of)
         if self.mask_prob > 0 and self.training:
             g = torch.Generator().manual_seed(_seed_from(self.seed, getattr(positions, 'epoch', self.epoch), rows))
-            b['input_ids'] = mask_tokens(b['input_ids'], b['attention_mask'], self.mask_prob, self.mask_token_id, self.special_token_ids, g)
+            b['input_ids'] = mask_tokens(b['input_ids'], b['attention_mask'], self.mask_prob, self.mask_token_id,
+                                         self.special_token_ids, g)
         b['index'] = torch.from_numpy(rows)
         if self.weights is not None: b['weight'] = self.weights[b['index']]
         return b
 
     def __getitems__(self, positions):
-        "What a `DataLoader` asks for: our sampler's `EpochBatch` gets one batch dict; other positions, one dict per row."
+        ("What a `DataLoader` asks for: our sampler's `EpochBatch` gets one batch dict; other "
+         "positions, one dict per row.")
         b = self.batch(positions)
         if not isinstance(positions, EpochBatch):   # a plain DataLoader: its collate_fn expects a list of samples
             return [dict(zip(b, row)) for row in zip(*(v.unbind(0) for v in b.values()))]
@@ -176,13 +204,18 @@ class IndexedDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         "One row, as the design returns it (plus `index`): 1-D tensors padded to the row's own length or to `pad_to`."
-        if not -len(self) <= i < len(self): raise IndexError(f"position {i} out of range for a dataset of {len(self)} rows")
+        if not -len(self) <= i < len(self): raise IndexError(f"position {i} out of range for a "
+                                                             f"dataset of {len(self)} rows")
         return {k: v[0] for k, v in self.batch([i % len(self)]).items()}
 
-    def __repr__(self): return f"IndexedDataset({len(self)} of {len(self.source)} rows, mask_prob={self.mask_prob}, weights={self.weights is not None})"
+    def __repr__(self): return (f"IndexedDataset({len(self)} of {len(self.source)} rows, mask_prob={self.mask_prob}, "
+                                f"weights={self.weights is not None})")
 
 # %% ../nbs/12_dataset.ipynb #7c49fb34
-def collate_batch(samples, pad_token_id: int = 0, pad_to_multiple_of: Optional[int] = None) -> dict:
+def collate_batch(samples, # a built batch dict, or a list of item dicts
+                  pad_token_id: int = 0, # id used to right-pad items
+                  pad_to_multiple_of: Optional[int] = None, # round the padded width up to a multiple of this
+                 ) -> dict:
     "`collate_fn` for `IndexedDataset`: pass a built batch through, or right-pad and stack a list of items."
     if isinstance(samples, dict): return samples
     if not len(samples): raise BanglaDataError("cannot collate an empty batch")

@@ -17,9 +17,11 @@ __all__ = ['text_ids', 'conflicting_rows', 'DuplicateReport', 'duplicate_report'
 def text_ids(values, # one value per row: texts, group labels, a DataFrame's rows or a 2-D array's rows
              what:str='texts', # what the values are, for messages
             ) -> np.ndarray:
-    "Dense int64 ids of equal values: rows with the same text (or group, or array row) get the same id; missing is an error."
+    ("Dense int64 ids of equal values: rows with the same text (or group, or array row) get the same id; "
+     "missing is an error.")
     if hasattr(values, 'tocsr'):
-        raise BanglaDataError(f"cannot find identical {what} in a sparse matrix; pass the texts, or group_duplicates=False")
+        raise BanglaDataError(f"cannot find identical {what} in a sparse matrix; pass the texts, or "
+                              "group_duplicates=False")
     if isinstance(values, pd.DataFrame):      # identical rows across all columns
         return pd.factorize(pd.util.hash_pandas_object(values, index=False).to_numpy())[0].astype(np.int64)
     if isinstance(values, (pd.Series, pd.Index)): values = values.to_numpy(dtype=object)

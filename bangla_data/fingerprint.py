@@ -34,7 +34,8 @@ def text_bytes(s:str, # any string, lone surrogates included
 # %% ../nbs/07_fingerprint.ipynb #6b61b45b
 def text_fingerprint(comments, # the texts (a list, or any sequence of strings)
                     ) -> str:
-    "Content hash of a list of texts (32 hex digits): one pass over the joined text, plus the lengths if a text has `\\x00`."
+    ("Content hash of a list of texts (32 hex digits): one pass over the joined text, plus the lengths "
+     "if a text has `\\x00`.")
     texts = comments if isinstance(comments, list) else list(comments)
     try: joined = '\x00'.join(texts)
     except TypeError:
@@ -62,7 +63,8 @@ def _tokenizer_signature(tokenizer):
 # %% ../nbs/07_fingerprint.ipynb #2e22e0d7
 def tokenizer_fingerprint(tokenizer, # a Hugging Face tokenizer (fast or slow)
                          ) -> str:
-    "Content hash of a tokenizer (vocabulary, normalizer, pre-tokenizer, post-processor, special tokens); memoized per object."
+    ("Content hash of a tokenizer (vocabulary, normalizer, pre-tokenizer, post-processor, special tokens); "
+     "memoized per object.")
     sig = _tokenizer_signature(tokenizer)
     try: memo = _TOKENIZER_FPS.get(tokenizer)
     except TypeError: memo = None
@@ -72,7 +74,8 @@ def tokenizer_fingerprint(tokenizer, # a Hugging Face tokenizer (fast or slow)
         with backend_settings(backend, None, False): content = backend.to_str()  # without call-time truncation/padding
     else: content = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
     h = Hasher()
-    for part in (type(tokenizer).__name__, content, json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str),
+    for part in (type(tokenizer).__name__, content,
+                 json.dumps(tokenizer.special_tokens_map, sort_keys=True, default=str),
                  repr(sig)):
         h.update(text_bytes(part)); h.update(b'\x00\x00')
     fp = h.hexdigest()

@@ -20,7 +20,8 @@ __all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'assign_folds', 'splits
 
 # %% ../nbs/13_kfold.ipynb #ef16b909
 def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
-    "`(Y, names, is_1d)`: the labels as a bool N×L matrix (checked by `label_matrix`; 1-D class labels one-hot encoded)."
+    ("`(Y, names, is_1d)`: the labels as a bool N×L matrix (checked by `label_matrix`; 1-D class "
+     "labels one-hot encoded).")
     if isinstance(labels, pd.Series): labels = labels.to_numpy()
     elif hasattr(labels, 'detach'): labels = labels.detach().cpu().numpy()
     if not isinstance(labels, pd.DataFrame) and np.ndim(labels) == 1:
@@ -28,7 +29,8 @@ def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
         if n is not None and len(y) != n:
             raise BanglaDataError(f"labels has {len(y):,} rows but there are {n:,} texts; give one label row per text")
         miss = pd.isna(y)
-        if miss.any(): raise BanglaDataError(f"class label of row {int(np.flatnonzero(miss)[0])} is missing (NaN); remove or fill it")
+        if miss.any(): raise BanglaDataError(f"class label of row {int(np.flatnonzero(miss)[0])} is missing "
+                                             "(NaN); remove or fill it")
         codes, classes = pd.factorize(y, sort=True)
         return np.eye(len(classes), dtype=bool)[codes], [f"class {c!r}" for c in classes], True
     Y = label_matrix(labels, n, label_columns, dtype=bool)
@@ -64,8 +66,10 @@ def _pool(code: np.ndarray, counts: np.ndarray, num_folds: int) -> np.ndarray:
 
 
 def combination_strata(labels, num_folds: int = 5) -> np.ndarray:
-    "One stratum id per row: its label combination, with combinations of fewer than `num_folds` rows pooled into one stratum."
-    Y = labels if isinstance(labels, np.ndarray) and labels.dtype == bool and labels.ndim == 2 else _fold_labels(labels)[0]
+    ("One stratum id per row: its label combination, with combinations of fewer than `num_folds` rows "
+     "pooled into one stratum.")
+    Y = (labels if isinstance(labels, np.ndarray) and labels.dtype == bool and labels.ndim == 2
+         else _fold_labels(labels)[0])
     return _pool(*_combo_codes(Y), num_folds)
 
 # %% ../nbs/13_kfold.ipynb #9d93bccf
@@ -80,10 +84,12 @@ def _dealt_folds(strata: np.ndarray, num_folds: int, rng: np.random.Generator) -
 
 # %% ../nbs/13_kfold.ipynb #3055fd4b
 def _grouped_folds(gid: np.ndarray, W: np.ndarray, num_folds: int, rng: np.random.Generator) -> np.ndarray:
-    "Fold of every row when rows of one group (`gid`) must stay together, balancing the columns of `W` (or the strata, if `W` is 1-D) and the fold sizes."
+    ("Fold of every row when rows of one group (`gid`) must stay together, balancing the columns of `W` (or the "
+     "strata, if `W` is 1-D) and the fold sizes.")
     G = int(gid.max()) + 1
     size = np.bincount(gid, minlength=G).astype(np.float64)
-    if W.ndim == 1:                                   # stratum ids: rows per group and stratum, without an N×S one-hot matrix
+    # stratum ids: rows per group and stratum, without an N×S one-hot matrix
+    if W.ndim == 1:
         S = int(W.max()) + 1
         C = np.bincount(gid * S + W.astype(np.int64), minlength=G * S).reshape(G, S).astype(np.float64)
     else: C = np.stack([np.bincount(gid, weights=W[:, j], minlength=G) for j in range(W.shape[1])], axis=1)
@@ -114,12 +120,14 @@ def _row_groups(tid: Optional[np.ndarray], uid: Optional[np.ndarray]) -> Optiona
 
 # %% ../nbs/13_kfold.ipynb #d4ce7b6a
 def _iterstrat_folds(Y: np.ndarray, num_folds: int, seed: int) -> np.ndarray:
-    "Fold of every row from iterstrat's MultilabelStratifiedKFold, reproducible and leaving np.random's state untouched."
+    ("Fold of every row from iterstrat's MultilabelStratifiedKFold, reproducible and leaving "
+     "np.random's state untouched.")
     from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
     state = np.random.get_state()
     try:
         np.random.seed(seed % 2**32)
-        kf = MultilabelStratifiedKFold(n_splits=num_folds, shuffle=True, random_state=np.random.RandomState(seed % 2**32))
+        kf = MultilabelStratifiedKFold(n_splits=num_folds, shuffle=True,
+                                       random_state=np.random.RandomState(seed % 2**32))
         fold = np.empty(len(Y), np.int64)
         for f, (_, val) in enumerate(kf.split(np.zeros(len(Y)), Y.astype(np.int8))): fold[val] = f
         return fold
@@ -141,7 +149,8 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
     n = comments.shape[0] if hasattr(comments, 'shape') else len(comments)   # sparse matrices have no len()
     Y, names, one_d = _fold_labels(labels, n, label_columns)
     if num_folds > n:
-        raise BanglaDataError(f"num_folds={num_folds} but there are only {n:,} rows; use at most {n} folds (or more data)")
+        raise BanglaDataError(f"num_folds={num_folds} but there are only {n:,} rows; use at most {n} "
+                              "folds (or more data)")
     if groups is not None and len(groups) != n:
         raise BanglaDataError(f"groups has {len(groups):,} values but there are {n:,} comments; give one group per row")
     tid = text_ids(comments) if group_duplicates else None
@@ -150,28 +159,35 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
         n_groups = int(gid.max()) + 1
         if num_folds > n_groups:
             what = 'distinct texts' if groups is None else 'groups (identical texts and your groups together)'
-            raise BanglaDataError(f"num_folds={num_folds} but the {n:,} rows form only {n_groups:,} {what}, and each must "
+            raise BanglaDataError(f"num_folds={num_folds} but the {n:,} rows form only {n_groups:,} "
+                                  f"{what}, and each must "
                                   f"stay in one fold; use at most {n_groups} folds")
         big = int(np.bincount(gid).max())
         if big > n / num_folds:
-            chain = '' if groups is None else ' (identical texts link groups together: a text shared by two groups joins them)'
-            warnings.warn(f"{big:,} rows ({100 * big / n:.0f}%) must stay together in one fold{chain}, more than a fold's share "
-                          f"of {n / num_folds:,.0f}: fold sizes and label rates will be uneven; use fewer folds or finer groups",
+            chain = '' if groups is None else (' (identical texts link groups together: a text shared by '
+                                               'two groups joins them)')
+            warnings.warn(f"{big:,} rows ({100 * big / n:.0f}%) must stay together in one fold{chain}, more "
+                          "than a fold's share "
+                          f"of {n / num_folds:,.0f}: fold sizes and label rates will be uneven; use fewer "
+                          "folds or finer groups",
                           stacklevel=3)
     code, counts = _combo_codes(Y)
     if not one_d:
         few = [(name, int(p)) for name, p in zip(names, _positives(Y, code, counts)) if p < num_folds]
         if few:
-            warnings.warn(f"label(s) {', '.join(f'{nm!r} ({p} positive)' for nm, p in few)} have fewer positive rows than "
+            warnings.warn(f"label(s) {', '.join(f'{nm!r} ({p} positive)' for nm, p in few)} have "
+                          "fewer positive rows than "
                           f"num_folds={num_folds}: some validation folds will have no positive of them", stacklevel=3)
     if tid is not None and n:
         conflict = conflicting_rows(tid, Y)
         if conflict.any():
             r = np.flatnonzero(conflict)
             first = r[0]; same = r[tid[r] == tid[first]]
-            warnings.warn(f"{len(r):,} rows ({len(np.unique(tid[r])):,} texts) share their text with rows that have other labels (e.g. row indices "
+            warnings.warn(f"{len(r):,} rows ({len(np.unique(tid[r])):,} texts) share their text with rows that have "
+                          "other labels (e.g. row indices "
                           f"{format_rows(same, limit=3)}: {str(comments[first])[:40]!r}); they are kept in one fold, "
-                          "but check the labels: bangla_data.duplicates.label_conflicts(comments, labels) lists them", stacklevel=3)
+                          "but check the labels: bangla_data.duplicates.label_conflicts(comments, labels) lists them",
+                          stacklevel=3)
     use_iterstrat = stratification_type == 'multilabel' and not one_d and gid is None and Y.shape[1] > 1
     if use_iterstrat:
         try: return _iterstrat_folds(Y, num_folds, int(seed))
@@ -185,13 +201,15 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
     else: W = strata
     fold = _grouped_folds(gid, W, num_folds, rng)
     empty = np.flatnonzero(np.bincount(fold, minlength=num_folds) == 0)
-    if len(empty): raise BanglaDataError(f"could not fill fold(s) {empty.tolist()}: one group holds most rows; use fewer folds")
+    if len(empty): raise BanglaDataError(f"could not fill fold(s) {empty.tolist()}: one group holds most "
+                                         "rows; use fewer folds")
     return fold
 
 
 def assign_folds(comments, labels, num_folds: int = 5, stratification_type: str = 'multiclass', seed: int = 42,
                  group_duplicates: bool = True, groups=None, label_columns=None) -> np.ndarray:
-    "The validation fold (0 … `num_folds`-1, int64) of every row: stratified by labels, keeping identical texts and `groups` together."
+    ("The validation fold (0 … `num_folds`-1, int64) of every row: stratified by labels, keeping identical texts "
+     "and `groups` together.")
     return _assign_folds(comments, labels, num_folds, stratification_type, seed, group_duplicates, groups,
                          label_columns).astype(np.int64)
 
@@ -207,7 +225,8 @@ def splits_from_folds(fold, num_folds: Optional[int] = None) -> list:
 
 def prepare_kfold_splits(comments, labels, num_folds: int = 5, stratification_type: str = 'multiclass', seed: int = 42,
                          group_duplicates: bool = True, groups=None, label_columns=None) -> list:
-    "Stratified k-fold `(train_idx, val_idx)` pairs that keep identical texts (and `groups`) on one side of every split."
+    ("Stratified k-fold `(train_idx, val_idx)` pairs that keep identical texts (and `groups`) on one "
+     "side of every split.")
     return splits_from_folds(_assign_folds(comments, labels, num_folds, stratification_type, seed,
                                            group_duplicates, groups, label_columns), num_folds)
 
@@ -232,8 +251,9 @@ class LeakFreeKFold(BaseCrossValidator):
 # %% ../nbs/13_kfold.ipynb #9bd8a902
 @dataclass
 class FoldReport:
-    "Per-fold sizes, validation label rates (%), their largest deviation from the overall rate and the train/val text overlap."
-    table: pd.DataFrame     # index: fold (1 … k); columns: train_rows, val_rows, one rate (%) per label, max_dev_pp, val_in_train, val_in_train_pct
+    ("Per-fold sizes, validation label rates (%), their largest deviation from the overall rate and the "
+     "train/val text overlap.")
+    table: pd.DataFrame     # index: fold 1-k; columns: train/val rows, rate % per label, max_dev_pp, val_in_train[_pct]
     overall: pd.Series      # overall positive rate (%) per label
 
     @property
@@ -256,7 +276,8 @@ class FoldReport:
 
 
 def fold_report(splits, labels, label_columns=None, comments=None) -> FoldReport:
-    "Measure `splits`: sizes, per-label validation positive rate, max deviation and (with `comments`) train/val text overlap."
+    ("Measure `splits`: sizes, per-label validation positive rate, max deviation and (with `comments`) "
+     "train/val text overlap.")
     Y, names, _ = _fold_labels(labels, None, label_columns)
     overall = pd.Series(100 * Y.mean(0), index=names)
     tid = text_ids(comments) if comments is not None else None
@@ -276,7 +297,8 @@ def fold_report(splits, labels, label_columns=None, comments=None) -> FoldReport
 
 # %% ../nbs/13_kfold.ipynb #8d2861c6
 def plot_fold_reports(reports: dict, ax=None):
-    "Side by side per fold: the largest label-rate deviation (points) and the validation rows whose text is in train (%)."
+    ("Side by side per fold: the largest label-rate deviation (points) and the validation rows whose "
+     "text is in train (%).")
     import matplotlib.pyplot as plt
     from bangla_data.plotting import use_bangla_font
     use_bangla_font()

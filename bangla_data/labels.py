@@ -25,12 +25,14 @@ def check_label_columns(label_columns, # the names of the label columns
         raise BanglaDataError(f"label_columns must be a list of column names, got the string {label_columns!r}; "
                               f"write [{label_columns!r}] for a single label")
     try: cols = list(label_columns)
-    except TypeError: raise BanglaDataError(f"label_columns must be a list of column names, got {type(label_columns).__name__}") from None
+    except TypeError: raise BanglaDataError("label_columns must be a list of column names, got "
+                                            f"{type(label_columns).__name__}") from None
     if not cols: raise BanglaDataError("label_columns is empty: give at least one label column")
     bad = [c for c in cols if not isinstance(c, str) or not c.strip()]
     if bad: raise BanglaDataError(f"label_columns must be non-empty strings, got {bad!r}")
     dups = sorted({c for c in cols if cols.count(c) > 1})
-    if dups: raise BanglaDataError(f"label column(s) {dups} listed more than once in label_columns; list each label once")
+    if dups: raise BanglaDataError(f"label column(s) {dups} listed more than once in label_columns; "
+                                   "list each label once")
     return cols
 
 # %% ../nbs/01_labels.ipynb #3f08db04
@@ -61,9 +63,11 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
     elif hasattr(labels, 'detach'): labels = labels.detach().cpu().numpy()
     a = np.asarray(labels)
     where = f"{source}: " if source else ''
-    if a.ndim != 2: raise BanglaDataError(f"{where}labels must be a 2-D array (rows × label columns), got shape {a.shape}")
+    if a.ndim != 2: raise BanglaDataError(f"{where}labels must be a 2-D array (rows × label "
+                                          f"columns), got shape {a.shape}")
     if n is not None and len(a) != n:
-        raise BanglaDataError(f"{where}labels has {len(a):,} rows but there are {n:,} texts; give one label row per text")
+        raise BanglaDataError(f"{where}labels has {len(a):,} rows but there are {n:,} texts; give "
+                              "one label row per text")
     if names is not None and len(names) != a.shape[1]:
         raise BanglaDataError(f"{where}label_columns has {len(names)} names but labels has {a.shape[1]} columns")
     if a.dtype == bool or (a.dtype == np.uint8 and (a.size == 0 or a.max() <= 1)): return a.astype(dtype, copy=False)
@@ -80,7 +84,8 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
     else: cells = np.asarray(raw, dtype=object)[:, c]
     shown = list(dict.fromkeys(_shown(v) for v in cells[rows]))
     more = (f"; label column(s) {[names[j] for j in bad_cols[1:]]} have such values too" if len(bad_cols) > 1 else '')
-    raise BanglaDataError(f"{where}label column {names[c]!r} must hold 0 or 1, but has {', '.join(shown[:8])} at row(s) "
+    raise BanglaDataError(f"{where}label column {names[c]!r} must hold 0 or 1, but has "
+                          f"{', '.join(shown[:8])} at row(s) "
                           f"{format_rows(rows, file_rows=file_rows)} ({'header is row 1' if file_rows else '0-based'})"
                           f"{more}. Fix or remove those rows; for a categorical label column use "
                           "bangla_data.labels.categorical_to_multihot.")
@@ -140,20 +145,23 @@ def plot_label_report(report:LabelReport, # what `label_report` returned
     counts = list(report.table.positives) + [report.all_zero, report.multi_label]
     bars = a.barh(names[::-1], counts[::-1], color=['#999999', '#bbbbbb'] + ['#c0504d'] * len(report.table))
     for bar, c in zip(bars, counts[::-1]):
-        a.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {c:,} ({100*c/max(report.n_rows,1):.1f}%)", va='center', fontsize=8)
+        a.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {c:,} ({100*c/max(report.n_rows,1):.1f}%)",
+               va='center', fontsize=8)
     a.set_title(f"Label distribution ({report.n_rows:,} rows)"); a.set_xlabel("rows"); a.margins(x=0.25)
     co = report.cooccurrence.values
     im = b.imshow(co, cmap='Reds')
-    b.set_xticks(range(len(co)), report.cooccurrence.columns, rotation=45, ha='right'); b.set_yticks(range(len(co)), report.cooccurrence.index)
+    b.set_xticks(range(len(co)), report.cooccurrence.columns, rotation=45, ha='right')
+    b.set_yticks(range(len(co)), report.cooccurrence.index)
     for i in range(len(co)):
-        for j in range(len(co)): b.text(j, i, f"{co[i, j]:,}", ha='center', va='center', fontsize=8, color='white' if co[i, j] > co.max() / 2 else 'black')
+        for j in range(len(co)): b.text(j, i, f"{co[i, j]:,}", ha='center', va='center', fontsize=8,
+                                        color='white' if co[i, j] > co.max() / 2 else 'black')
     b.set_title("Co-occurrence (diagonal = positives)"); fig.colorbar(im, ax=b, shrink=0.8)
     fig.tight_layout()
     return fig
 
 # %% ../nbs/01_labels.ipynb #4e604179
 def categorical_to_multihot(values, # one categorical label per comment
-                            classes:Sequence[str]|dict|None=None, # classes that become columns (a dict renames); None: all
+                            classes:Sequence[str]|dict|None=None, # classes to make columns (a dict renames); None: all
                             negative:Sequence[str]=('not bully', 'none', 'neutral'), # values meaning "no label"
                             sep:str|None=None, # split cells that hold several classes on this separator
                             column:str='label', # the column's name, for messages

@@ -18,19 +18,22 @@ __all__ = ['distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'one_
            'BatchLoader', 'create_data_loaders']
 
 # %% ../nbs/15_loaders.ipynb #88b78dcb
-def distributed_info(distributed: Optional[bool] = None) -> Tuple[int, int]:
+def distributed_info(distributed: Optional[bool] = None, # True: use torch.distributed, False: don't, None: auto-detect
+                    ) -> Tuple[int, int]:
     "`(num_replicas, rank)` from `torch.distributed` if initialized (`distributed=None` auto-detects), else `(1, 0)`."
     import torch.distributed as dist
     on = dist.is_available() and dist.is_initialized()
     if distributed is None: distributed = on
     if not distributed: return 1, 0
     if not on: raise BanglaDataError("distributed=True but torch.distributed is not initialized: call "
-                                     "torch.distributed.init_process_group() first (torchrun sets up its environment), or pass distributed=False")
+                                     "torch.distributed.init_process_group() first (torchrun sets up its environment), "
+                                     "or pass distributed=False")
     return dist.get_world_size(), dist.get_rank()
 
 # %% ../nbs/15_loaders.ipynb #0aca5c7e
 def _whole(value, name: str, least: int = 1) -> int:
-    "`value` as an `int` if it is a whole number of at least `least`; else a `BanglaDataError` naming the argument `name`."
+    ("`value` as an `int` if it is a whole number of at least `least`; else a `BanglaDataError` naming "
+     "the argument `name`.")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise BanglaDataError(f"{name} must be a whole number of at least {least}, got {value!r}")
     if value < least: raise BanglaDataError(f"{name} must be at least {least}, got {value}")
@@ -41,16 +44,27 @@ def _epoch_generator(seed: int, epoch: int) -> np.random.Generator:
 
 class LengthGroupedBatchSampler(Sampler):
     "Batches of dataset positions: length-grouped, random, in order or sorted; seeded per epoch; sharded over ranks."
-    def __init__(self, lengths, batch_size: int = 32, shuffle: bool = True, group_by_length: bool = True,
-                 sort_by_length: bool = False, mega_batch_mult: int = 50, drop_last: bool = False, seed: int = 42,
-                 num_replicas: Optional[int] = None, rank: Optional[int] = None, longest_first: bool = True):
+    def __init__(self, lengths, # token length of every dataset position
+                 batch_size: int = 32, # rows per batch
+                 shuffle: bool = True, # new random order every epoch
+                 group_by_length: bool = True, # batch rows of similar length together (within mega-batches)
+                 sort_by_length: bool = False, # batches in order of length, no shuffling
+                 mega_batch_mult: int = 50, # batches per mega-batch sorted by length
+                 drop_last: bool = False, # drop the last incomplete batch
+                 seed: int = 42, # seed of the order, combined with the epoch
+                 num_replicas: Optional[int] = None, # processes sharing the data (default: from torch.distributed)
+                 rank: Optional[int] = None, # this process (default: from torch.distributed)
+                 longest_first: bool = True, # sort rows longest first inside each mega-batch
+                ):
         batch_size, mega_batch_mult = _whole(batch_size, 'batch_size'), _whole(mega_batch_mult, 'mega_batch_mult')
         auto_replicas, auto_rank = distributed_info() if num_replicas is None else (num_replicas, 0)
         num_replicas, rank = auto_replicas, auto_rank if rank is None else rank
         if not 0 <= rank < num_replicas: raise BanglaDataError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
-        self.batch_size, self.shuffle, self.group_by_length, self.sort_by_length = int(batch_size), shuffle, group_by_length, sort_by_length
-        self.mega_batch_mult, self.drop_last, self.seed, self.longest_first = int(mega_batch_mult), drop_last, seed, longest_first
+        self.batch_size, self.shuffle, self.group_by_length, self.sort_by_length = (int(batch_size), shuffle,
+                                                                                    group_by_length, sort_by_length)
+        self.mega_batch_mult, self.drop_last, self.seed, self.longest_first = (int(mega_batch_mult), drop_last, seed,
+                                                                               longest_first)
         self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
 
     def set_epoch(self, epoch: int):
@@ -79,14 +93,16 @@ class LengthGroupedBatchSampler(Sampler):
         if grouped:   # sort by (mega-batch, longest first, position); a stable sort keeps position order among equals
             top = int(lens.max(initial=0))
             key = (np.arange(len(order)) // (self.mega_batch_mult * bs)) * (top + 1) + (top - lens)
-            if key.size and key[-1] + top < 2**16: key = key.astype(np.uint16)   # small keys: NumPy's stable sort is a radix sort
+            # small keys: NumPy's stable sort is a radix sort
+            if key.size and key[-1] + top < 2**16: key = key.astype(np.uint16)
             order = order[np.argsort(key, kind='stable')]
         elif self.sort_by_length: order = order[np.argsort(-lens, kind='stable')]
         starts = np.arange(0, len(order), bs)
         if self.drop_last and len(starts) and len(order) - starts[-1] < bs: starts = starts[:-1]
         if grouped and len(starts):
             starts = g.permutation(starts)
-            if self.longest_first:      # rows are sorted longest first inside each mega-batch, so a batch's first row is its longest
+            # rows are sorted longest first inside each mega-batch, so a batch's first row is its longest
+            if self.longest_first:
                 top = int(np.argmax(self.lengths[order[starts]]))
                 starts[[0, top]] = starts[[top, 0]]
         return [order[s:s + bs] for s in starts.tolist()]
@@ -97,7 +113,8 @@ class LengthGroupedBatchSampler(Sampler):
         for b in self.epoch_batches(epoch): yield EpochBatch(b, epoch)
 
 # %% ../nbs/15_loaders.ipynb #eb8c1d50
-def seed_worker(worker_id: int) -> None:
+def seed_worker(worker_id: int, # the DataLoader worker's id
+               ) -> None:
     "`worker_init_fn` that seeds `random` and NumPy in a DataLoader worker from its (seeded) torch seed."
     s = torch.initial_seed() % 2**32
     np.random.seed(s); random.seed(s)
@@ -121,7 +138,8 @@ class ArrayBatch(dict):
 
 # %% ../nbs/15_loaders.ipynb #0d60f6ee
 class WorkerCollate:
-    "A `BatchLoader`'s `collate_fn`: `collate`, then, inside a DataLoader worker, the batch in the form it travels best."
+    ("A `BatchLoader`'s `collate_fn`: `collate`, then, inside a DataLoader worker, the batch in the "
+     "form it travels best.")
     def __init__(self, collate, # the collate function to run first
                  arrays:bool=True, # send arrays (`ArrayBatch`); else tensors in one shared buffer (`one_storage`)
                 ):
@@ -142,7 +160,8 @@ class BatchLoader(DataLoader):
 
     def __iter__(self):
         if self.num_workers: return _TensorBatches(super().__iter__())
-        if self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset, '__getitems__'): return super().__iter__()
+        if self.pin_memory or self.batch_sampler is None or not hasattr(self.dataset,
+                                                                        '__getitems__'): return super().__iter__()
         return self._direct()
 
     def _direct(self):
@@ -151,7 +170,8 @@ class BatchLoader(DataLoader):
 
 # %% ../nbs/15_loaders.ipynb #12b6597b
 class _TensorBatches:
-    "PyTorch's loader iterator `it`, with the `ArrayBatch`es workers send turned back into tensors (other attributes: `it`'s)."
+    ("PyTorch's loader iterator `it`, with the `ArrayBatch`es workers send turned back into tensors (other "
+     "attributes: `it`'s).")
     def __init__(self, it): self._it = it
     def __iter__(self): return self
     def __next__(self):
@@ -188,28 +208,36 @@ def create_data_loaders(tokenized_data, # a `TokenizedData`, or the design's dic
                         multiprocessing_context=None, # e.g. 'spawn' for the workers
                        ) -> Tuple[DataLoader, DataLoader]:
     "Training and validation `DataLoader`s over rows `train_indices`/`val_indices` of `tokenized_data`."
-    if padding not in ('longest', 'max_length'): raise BanglaDataError(f"padding must be 'longest' or 'max_length', got {padding!r}")
+    if padding not in ('longest', 'max_length'): raise BanglaDataError("padding must be 'longest' or "
+                                                                       f"'max_length', got {padding!r}")
     num_workers, batch_size = _whole(num_workers, 'num_workers', 0), _whole(batch_size, 'batch_size')
-    val_batch_size = batch_size if val_batch_size is None else _whole(val_batch_size, 'val_batch_size')  # 0 is an error, not "default"
+    # 0 is an error, not "default"
+    val_batch_size = batch_size if val_batch_size is None else _whole(val_batch_size, 'val_batch_size')
     src = as_source(tokenized_data)
     pad_to = src.max_length if padding == 'max_length' else None
     if len(train_indices) == 0: raise BanglaDataError("train_indices is empty: there is nothing to train on")
     overlap = np.intersect1d(np.asarray(train_indices), np.asarray(val_indices)) if len(val_indices) else []
-    if len(overlap): warnings.warn(f"{len(overlap)} rows are in both train_indices and val_indices (e.g. row {int(overlap[0])}): "
+    if len(overlap): warnings.warn(f"{len(overlap)} rows are in both train_indices and val_indices (e.g. row "
+                                   f"{int(overlap[0])}): "
                                    "validation scores will be optimistic", stacklevel=2)
     R, rank = distributed_info(distributed)
     common = dict(pad_to=pad_to, pad_to_multiple_of=pad_to_multiple_of, weights=weights, seed=seed)
-    train_ds = IndexedDataset(src, train_indices, mask_prob=mask_prob, mask_token_id=mask_token_id, training=True, **common)
+    train_ds = IndexedDataset(src, train_indices, mask_prob=mask_prob, mask_token_id=mask_token_id, training=True,
+                              **common)
     val_ds = IndexedDataset(src, val_indices, training=False, **common)
     train_bs = LengthGroupedBatchSampler(train_ds.lengths, batch_size, shuffle=shuffle, group_by_length=group_by_length,
-                                         mega_batch_mult=mega_batch_mult, drop_last=drop_last, seed=seed, num_replicas=R, rank=rank)
+                                         mega_batch_mult=mega_batch_mult, drop_last=drop_last, seed=seed,
+                                         num_replicas=R, rank=rank)
     val_bs = LengthGroupedBatchSampler(val_ds.lengths, val_batch_size, shuffle=False, sort_by_length=sort_val_by_length,
                                        drop_last=False, seed=seed, num_replicas=R, rank=rank)
     if pin_memory is None: pin_memory = torch.cuda.is_available()
     if persistent_workers is None: persistent_workers = num_workers > 0
     extra = dict(prefetch_factor=prefetch_factor) if prefetch_factor and num_workers > 0 else {}
     def loader(ds, bs, s):
-        return BatchLoader(ds, batch_sampler=bs, num_workers=num_workers, collate_fn=partial(collate_batch, pad_token_id=src.pad_token_id),
-                           pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0, worker_init_fn=seed_worker,
-                           generator=torch.Generator().manual_seed(s), multiprocessing_context=multiprocessing_context if num_workers else None, **extra)
+        return BatchLoader(ds, batch_sampler=bs, num_workers=num_workers,
+                           collate_fn=partial(collate_batch, pad_token_id=src.pad_token_id),
+                           pin_memory=pin_memory, persistent_workers=persistent_workers and num_workers > 0,
+                           worker_init_fn=seed_worker,
+                           generator=torch.Generator().manual_seed(s),
+                           multiprocessing_context=multiprocessing_context if num_workers else None, **extra)
     return loader(train_ds, train_bs, seed), loader(val_ds, val_bs, seed + 1)

@@ -46,7 +46,8 @@ def parse_labels(df:pd.DataFrame, # the table as read, label cells as written
                  label_columns, # the label columns to parse
                  source:str='DataFrame', # the file's name, for messages
                 ) -> np.ndarray:
-    "The (N, L) float32 0/1 labels of `label_columns`; a cell that is no accepted spelling is an error naming it and its row."
+    ("The (N, L) float32 0/1 labels of `label_columns`; a cell that is no accepted spelling is an error "
+     "naming it and its row.")
     y = (np.stack([_label_values(df[c]) for c in label_columns], axis=1) if len(label_columns)
          else np.zeros((len(df), 0), np.float32))
     return label_matrix(y, label_columns=label_columns, source=source, raw=df[list(label_columns)], file_rows=True)
@@ -84,14 +85,16 @@ class LoadInfo:
         lines = [f"📂 Loaded {self.rows_read:,} rows from {self.source}"]
         for reason, rows in self.dropped.items():
             if rows: lines.append(f"   dropped {len(rows):,} rows with {reason} (rows {format_rows(rows)})")
-        lines.append(f"   kept {self.rows_kept:,} rows; text column {self.text_column!r}; cleaning {'on' if self.clean_text else 'off'}")
+        lines.append(f"   kept {self.rows_kept:,} rows; text column {self.text_column!r}; cleaning "
+                     f"{'on' if self.clean_text else 'off'}")
         lines.append(f"   duplicates: {self.duplicates}")
         lines.append(f"\n📊 Label distribution:\n{self.labels}")
         return "\n".join(lines)
 
     def to_dict(self):
         "A JSON-serialisable version."
-        return dict(source=self.source, text_column=self.text_column, label_columns=list(self.label_columns), rows_read=self.rows_read,
+        return dict(source=self.source, text_column=self.text_column, label_columns=list(self.label_columns),
+                    rows_read=self.rows_read,
                     rows_kept=self.rows_kept, dropped={k: list(map(int, v)) for k, v in self.dropped.items()},
                     duplicates=self.duplicates.__dict__, labels=self.labels.to_dict(), clean_text=self.clean_text,
                     clean_options=dict(self.clean_options), seconds=round(self.seconds, 4))
@@ -100,7 +103,8 @@ class LoadInfo:
 def _find_column(df, name, role, source):
     if name in df.columns: return name
     cols = [str(c) for c in df.columns]
-    close = difflib.get_close_matches(name, cols, n=1, cutoff=0.6) or [c for c in cols if c.casefold() == str(name).casefold()]
+    close = difflib.get_close_matches(name, cols, n=1,
+                                      cutoff=0.6) or [c for c in cols if c.casefold() == str(name).casefold()]
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise BanglaDataError(f"{source}: {role} column {name!r} not found. The file has columns {cols}.{hint}")
 
@@ -109,12 +113,12 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                              text_column:str='comment_text', # the column holding the comments
                              label_columns:List[str]=LABEL_COLUMNS, # the 0/1 label columns
                              clean_text:bool=True, # clean every comment with `clean_bangla_text`
-                             missing_text:str='drop', # rows without text: 'drop' (with a warning), 'error' or 'keep' as ""
+                             missing_text:str='drop', # rows without text: 'drop' (warning), 'error' or 'keep' as ""
                              clean_options:dict|None=None, # options of `clean_bangla_text`
                              verbose:bool=True, # print the design's summary: rows, duplicates, label distribution
                              return_info:bool=False, # also return a `LoadInfo`
                              encoding:str|None=None, # the file's text encoding (default: sniffed UTF-8/UTF-16)
-                             keep_raw_texts:bool=False, # keep the kept rows' texts before cleaning in `LoadInfo.raw_texts`
+                             keep_raw_texts:bool=False, # kept rows' texts before cleaning go in `LoadInfo.raw_texts`
                             ):
     "Load comments and 0/1 labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L)."
     t0 = time.perf_counter()
@@ -127,7 +131,8 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     if len(df) == 0: raise BanglaDataError(f"{source}: has a header but no data rows")
     text_col = _find_column(df, str(text_column).strip(), 'text', source)
     for c in cols: _find_column(df, c, 'label', source)
-    if text_col in cols: raise BanglaDataError(f"{source}: column {text_col!r} is given both as the text column and as a label column")
+    if text_col in cols: raise BanglaDataError(f"{source}: column {text_col!r} is given both as the text column "
+                                               "and as a label column")
     labels = parse_labels(df, cols, source)
     raw = [_as_text(v) for v in df[text_col].to_numpy(dtype=object)]
     missing = np.array([t is None or not t.strip() for t in raw], dtype=bool)
@@ -141,12 +146,14 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     if bad.any():
         if missing_text == 'error':
             r = rows[bad]
-            raise BanglaDataError(f"{source}: {bad.sum():,} rows have a missing or empty text in column {text_col!r} (rows "
+            raise BanglaDataError(f"{source}: {bad.sum():,} rows have a missing or empty text in "
+                                  f"column {text_col!r} (rows "
                                   f"{format_rows(r)}; header is row 1). "
                                   "Remove them, or pass missing_text='drop' or 'keep'.")
         if missing_text == 'drop':
             warnings.warn(f"{source}: dropped {bad.sum():,} of {len(df):,} rows whose text is missing or empty"
-                          f"{' after cleaning' if emptied.any() else ''} (rows {format_rows(rows[bad])}); pass missing_text='keep' to keep them as empty strings", stacklevel=2)
+                          f"{' after cleaning' if emptied.any() else ''} (rows {format_rows(rows[bad])}); pass "
+                          "missing_text='keep' to keep them as empty strings", stacklevel=2)
             keep = ~bad
             texts = [t for t, k in zip(texts, keep) if k]
             if keep_raw_texts: before = [t for t, k in zip(before, keep) if k]
@@ -156,8 +163,10 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
         pos = labels.sum(0)
         for what, flat in (('no positive row (all 0)', pos == 0), ('only positive rows (all 1)', pos == len(labels))):
             if flat.any():
-                warnings.warn(f"{source}: label column(s) {[c for c, f in zip(cols, flat) if f]} have {what} among the {len(labels):,} "
-                              "rows kept: nothing can be learned from such a label, and its class weight is 1.0; check the column "
+                warnings.warn(f"{source}: label column(s) {[c for c, f in zip(cols, flat) if f]} have {what} among "
+                              f"the {len(labels):,} "
+                              "rows kept: nothing can be learned from such a label, and its class weight is "
+                              "1.0; check the column "
                               "or leave it out of label_columns", stacklevel=2)
     info = LoadInfo(source, text_col, cols, len(df), len(texts), dropped, duplicate_report(texts, labels),
                     label_report(labels, cols), rows, clean_text, clean_options, time.perf_counter() - t0,

@@ -30,7 +30,8 @@ def mean_std(values, # per-fold numbers, or per-fold metric dicts (or a DataFram
     if isinstance(values[0], dict):
         df = pd.DataFrame(values)
         rows = {c: mean_std(df[c].to_numpy(dtype=float), ddof) for c in df.columns}
-        out = pd.DataFrame([(m.mean, m.std, m.n) for m in rows.values()], index=list(rows), columns=['mean', 'std', 'n'])
+        out = pd.DataFrame([(m.mean, m.std, m.n) for m in rows.values()], index=list(rows),
+                           columns=['mean', 'std', 'n'])
         out['mean ± std'] = [str(m) for m in rows.values()]
         return out
     a = np.asarray(values, dtype=float)

@@ -24,7 +24,8 @@ __all__ = ['Prepared', 'json_safe', 'prepare']
 # %% ../nbs/17_pipeline.ipynb #486d8831
 @dataclass
 class Prepared:
-    "Everything `prepare` computed: data, tokenized cache, folds and reports; `fold(k)` gives loaders and class weights."
+    ("Everything `prepare` computed: data, tokenized cache, folds and reports; `fold(k)` gives "
+     "loaders and class weights.")
     comments: list
     labels: np.ndarray
     label_columns: list
@@ -46,23 +47,28 @@ class Prepared:
         "Class weights computed on fold `k`'s training rows only."
         from bangla_data.weights import calculate_class_weights
         train_idx, _ = self._split(k)
-        return calculate_class_weights(self.labels[train_idx], method=method, max_weight=max_weight, label_columns=self.label_columns, **kwargs)
+        return calculate_class_weights(self.labels[train_idx], method=method, max_weight=max_weight,
+                                       label_columns=self.label_columns, **kwargs)
 
     def _split(self, k):
         if not isinstance(k, (int, np.integer)) or not 0 <= k < len(self.splits):
-            raise BanglaDataError(f"fold {k!r} does not exist: there are {len(self.splits)} folds, numbered 0 to {len(self.splits) - 1}")
+            raise BanglaDataError(f"fold {k!r} does not exist: there are {len(self.splits)} folds, numbered 0 to "
+                                  f"{len(self.splits) - 1}")
         return self.splits[k]
 
-    def fold(self, k: int, batch_size: int = 32, num_workers: int = 0, weight_method: str = 'ratio', max_weight: Optional[float] = None, **loader_kwargs):
+    def fold(self, k: int, batch_size: int = 32, num_workers: int = 0, weight_method: str = 'ratio',
+             max_weight: Optional[float] = None, **loader_kwargs):
         "`(train_loader, val_loader, pos_weight)` for fold `k` (loader options as in `create_data_loaders`)."
         from bangla_data.loaders import create_data_loaders
         train_idx, val_idx = self._split(k)
         loader_kwargs.setdefault('seed', self.config.get('seed', 42))
-        train, val = create_data_loaders(self.tokenized, train_idx, val_idx, batch_size=batch_size, num_workers=num_workers, **loader_kwargs)
+        train, val = create_data_loaders(self.tokenized, train_idx, val_idx, batch_size=batch_size,
+                                         num_workers=num_workers, **loader_kwargs)
         return train, val, self.class_weights(k, weight_method, max_weight)
 
     def file_rows(self, index):
-        "Row numbers in the data file (header = row 1) of positions `index` (e.g. a batch's `index`), to map predictions back."
+        ("Row numbers in the data file (header = row 1) of positions `index` (e.g. a batch's `index`), to "
+         "map predictions back.")
         return self.load_info.row_numbers[np.asarray(index, dtype=np.int64)]
 
     def folds(self, **kwargs):
@@ -70,7 +76,8 @@ class Prepared:
         for k in range(len(self.splits)): yield self.fold(k, **kwargs)
 
     def weights_table(self, method: str = 'ratio', max_weight: Optional[float] = None) -> pd.DataFrame:
-        "Class weights of every fold (rows, numbered 1 … k as in `fold_report`; `fold(k)` takes k = 0 … k-1) and label (columns)."
+        ("Class weights of every fold (rows, numbered 1 … k as in `fold_report`; `fold(k)` takes k = 0 … k-1) "
+         "and label (columns).")
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             rows = [self.class_weights(k, method, max_weight).numpy() for k in range(len(self.splits))]
@@ -80,23 +87,30 @@ class Prepared:
         "The full printed report, in the order of the flow."
         out = [self.load_info.summary()]
         if self.unk is not None:
-            out.append(f"\n🧹 Cleaning effect on the tokenizer ({self.unk['rows']:,} rows): [UNK] {100 * self.unk['raw']:.2f}% of tokens on raw text, "
+            out.append(f"\n🧹 Cleaning effect on the tokenizer ({self.unk['rows']:,} rows): [UNK] "
+                       f"{100 * self.unk['raw']:.2f}% of tokens on raw text, "
                        f"{100 * self.unk['clean']:.2f}% after cleaning")
         out.append(f"\n📏 Token lengths ({self.config['tokenizer']}):\n{self.length_report}")
         c = self.cache
         out.append(f"\n📦 Tokenization cache: {c['status']} in {c['seconds']:.2f} s; {c['bytes'] / 1e6:.2f} MB"
                    + (f" at {c['path']}" if c.get('path') else ''))
-        out.append(f"\n🔀 Folds ({self.config['stratification_type']}, group_duplicates={self.config['group_duplicates']}, seed={self.config['seed']}): {self.fold_report}")
-        out.append(f"\n⚖️  Class weights per fold (pos_weight = negatives/positives on the fold's training rows):\n{self.weights_table().round(3).to_string()}")
+        out.append(f"\n🔀 Folds ({self.config['stratification_type']}, "
+                   f"group_duplicates={self.config['group_duplicates']}, "
+                   f"seed={self.config['seed']}): {self.fold_report}")
+        out.append("\n⚖️  Class weights per fold (pos_weight = negatives/positives on the fold's training "
+                   f"rows):\n{self.weights_table().round(3).to_string()}")
         return "\n".join(out)
 
     def to_dict(self) -> dict:
         "A JSON-serialisable report of the whole flow."
         fr = self.fold_report.table.reset_index()
-        return dict(config=self.config, load=self.load_info.to_dict(), unk=self.unk, lengths=self.length_report.to_dict(), cache=self.cache,
-                    folds=dict(max_deviation_pp=self.fold_report.max_deviation_pp, val_in_train=self.fold_report.val_in_train,
+        return dict(config=self.config, load=self.load_info.to_dict(), unk=self.unk,
+                    lengths=self.length_report.to_dict(), cache=self.cache,
+                    folds=dict(max_deviation_pp=self.fold_report.max_deviation_pp,
+                               val_in_train=self.fold_report.val_in_train,
                                table=json_safe(fr.to_dict('records'))),
-                    class_weights={str(k): [round(float(x), 6) for x in row] for k, row in self.weights_table().iterrows()},
+                    class_weights={str(k): [round(float(x), 6) for x in row] for k,
+                                   row in self.weights_table().iterrows()},
                     timings={k: round(v, 4) for k, v in self.timings.items()})
 
 def json_safe(o):
@@ -136,23 +150,28 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
         raise BanglaDataError(f"num_folds must be an integer of at least 2, got {num_folds!r}")
     set_seed(seed)
     timings, t = {}, time.perf_counter()
-    comments, labels, info = load_and_preprocess_data(data, text_column=text_column, label_columns=label_columns, clean_text=clean_text,
-                                                      clean_options=clean_options, missing_text=missing_text, verbose=False, return_info=True,
+    comments, labels, info = load_and_preprocess_data(data, text_column=text_column, label_columns=label_columns,
+                                                      clean_text=clean_text,
+                                                      clean_options=clean_options, missing_text=missing_text,
+                                                      verbose=False, return_info=True,
                                                       keep_raw_texts=report_unk and clean_text)
     timings['load'] = time.perf_counter() - t
     t = time.perf_counter()
-    tokenizer_name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else getattr(tokenizer, 'name_or_path', type(tokenizer).__name__)
+    tokenizer_name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else getattr(tokenizer, 'name_or_path',
+                                                                                         type(tokenizer).__name__)
     fell_back = False
     try: tok = load_tokenizer(tokenizer)
     except BanglaDataError as e:
         if not fallback_to_sample_tokenizer: raise
         tok = sample_tokenizer()
-        say(f"\n⚠️  {e}\n   Falling back to a small WordPiece tokenizer built from the bundled sample ({tok.name_or_path}), "
+        say(f"\n⚠️  {e}\n   Falling back to a small WordPiece tokenizer built from the bundled sample "
+            f"({tok.name_or_path}), "
             "so the flow runs offline; pass --tokenizer DIR for a real one.")
         tokenizer_name, fell_back = tok.name_or_path, True
     max_length = check_max_length(tok, max_length)  # the one rule (bangla_data.tokenizer), before any work
     if tok.pad_token_id is None:
-        raise BanglaDataError(f"tokenizer {tokenizer_name!r} has no pad token; set one first (tokenizer.pad_token = tokenizer.unk_token)")
+        raise BanglaDataError(f"tokenizer {tokenizer_name!r} has no pad token; set one first (tokenizer.pad_token = "
+                              "tokenizer.unk_token)")
     timings['tokenizer'] = time.perf_counter() - t
     if report_unk and clean_text:
         t = time.perf_counter()
@@ -166,26 +185,35 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
     td = get_or_create_tokenized_dataset(comments, labels, tok, max_length, cache_dir, cleaning=cleaning, verbose=False)
     timings['tokenize'] = time.perf_counter() - t
     ci = getattr(td, 'cache_info', None) or {}
-    cache = dict(status=ci.get('status', 'unknown'), seconds=timings['tokenize'], bytes=int(ci.get('bytes', td.nbytes)), path=ci.get('path'))
+    cache = dict(status=ci.get('status', 'unknown'), seconds=timings['tokenize'], bytes=int(ci.get('bytes', td.nbytes)),
+                 path=ci.get('path'))
     lengths = token_length_report(td, comments, tok)
     t = time.perf_counter()
     if groups is not None and not isinstance(groups, str):
         groups = np.asarray(groups)
-        if len(groups) == info.rows_read and info.rows_kept != info.rows_read: groups = groups[info.row_numbers - FILE_ROW_OFFSET]  # align with kept rows
+        # align with kept rows
+        if len(groups) == info.rows_read and info.rows_kept != info.rows_read:
+            groups = groups[info.row_numbers - FILE_ROW_OFFSET]
         elif len(groups) != info.rows_kept:
-            raise BanglaDataError(f"groups has {len(groups):,} values, but the data has {info.rows_read:,} rows ({info.rows_kept:,} kept): "
+            raise BanglaDataError(f"groups has {len(groups):,} values, but the data has {info.rows_read:,} rows "
+                                  f"({info.rows_kept:,} kept): "
                                   "give one group per row of the file, or the name of a column")
     elif isinstance(groups, str):
         df = read_table(data)
-        if groups not in df.columns: raise BanglaDataError(f"groups column {groups!r} not found; the data has columns {list(df.columns)}")
+        if groups not in df.columns: raise BanglaDataError(f"groups column {groups!r} not found; the data has "
+                                                           f"columns {list(df.columns)}")
         groups = df[groups].to_numpy(dtype=object)[info.row_numbers - FILE_ROW_OFFSET]
-    splits = prepare_kfold_splits(comments, labels, num_folds=num_folds, stratification_type=stratification_type, seed=seed,
+    splits = prepare_kfold_splits(comments, labels, num_folds=num_folds, stratification_type=stratification_type,
+                                  seed=seed,
                                   group_duplicates=group_duplicates, groups=groups, label_columns=label_columns)
     timings['folds'] = time.perf_counter() - t
     report = fold_report(splits, labels, label_columns, comments)
-    config = dict(data=str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', tokenizer=str(tokenizer_name), text_column=info.text_column,
-                  label_columns=label_columns, max_length=int(max_length), num_folds=int(num_folds), stratification_type=stratification_type,
-                  group_duplicates=group_duplicates, seed=seed, cache_dir=str(cache_dir), tokenizer_fallback=fell_back, clean_text=clean_text, clean_options=dict(clean_options or {}))
+    config = dict(data=str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', tokenizer=str(tokenizer_name),
+                  text_column=info.text_column,
+                  label_columns=label_columns, max_length=int(max_length), num_folds=int(num_folds),
+                  stratification_type=stratification_type,
+                  group_duplicates=group_duplicates, seed=seed, cache_dir=str(cache_dir), tokenizer_fallback=fell_back,
+                  clean_text=clean_text, clean_options=dict(clean_options or {}))
     p = Prepared(comments, labels, label_columns, tok, td, splits, info, report, lengths, unk, cache, config, timings)
     if verbose: print(p.summary())
     return p

@@ -35,7 +35,8 @@ def _register_system_bangla_fonts():
     from matplotlib import font_manager as fm
     known = {f.fname for f in fm.fontManager.ttflist}
     for p in fm.findSystemFonts():
-        if p in known or not any(k in Path(p).name.lower() for k in ('beng', 'bangla', 'mukti', 'ani', 'likhan', 'nirmala', 'vrinda')): continue
+        if p in known or not any(k in Path(p).name.lower() for k in ('beng', 'bangla', 'mukti', 'ani', 'likhan',
+                                                                     'nirmala', 'vrinda')): continue
         if covers_bangla(p):
             try: fm.fontManager.addfont(p)
             except Exception: pass  # a font file matplotlib cannot parse is simply skipped
@@ -47,7 +48,8 @@ def find_bangla_font() -> Optional[str]:
         for name, path in _installed(BANGLA_FONTS):
             if covers_bangla(path): return name
         for f in fm.fontManager.ttflist:
-            if f.name not in ('DejaVu Sans', 'DejaVu Serif', 'DejaVu Sans Mono') and covers_bangla(f.fname) and 'beng' in f.fname.lower():
+            if f.name not in ('DejaVu Sans', 'DejaVu Serif',
+                              'DejaVu Sans Mono') and covers_bangla(f.fname) and 'beng' in f.fname.lower():
                 return f.name
         if attempt == 0: _register_system_bangla_fonts()
     return None
@@ -56,12 +58,14 @@ def find_bangla_font() -> Optional[str]:
 _WARNED = False
 
 def use_bangla_font(font: Optional[str] = None, path: Optional[str] = None) -> Optional[str]:
-    "Append a Bengali font (`font`, the font file at `path`, or the best installed one) to matplotlib's `font.family`; return its name."
+    ("Append a Bengali font (`font`, the font file at `path`, or the best installed one) to matplotlib's "
+     "`font.family`; return its name.")
     global _WARNED
     import matplotlib as mpl
     from matplotlib import font_manager as fm
     if path is not None:
-        if not Path(path).is_file(): raise FileNotFoundError(f"font file {path} does not exist; pass the path of a .ttf/.otf file")
+        if not Path(path).is_file(): raise FileNotFoundError(f"font file {path} does not exist; pass the "
+                                                             "path of a .ttf/.otf file")
         fm.fontManager.addfont(str(path))
         font = fm.FontProperties(fname=str(path)).get_name()
     if font is None: font = find_bangla_font()

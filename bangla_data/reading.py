@@ -17,10 +17,12 @@ _READERS = {'.csv': ',', '.tsv': '\t', '.txt': '\t'}
 
 def _decode_hint(path, e):
     return BanglaDataError(f"{path}: not valid UTF-8 (byte {e.object[e.start:e.start+1]!r} at offset {e.start}). "
-                           "Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`) or pass encoding='cp1252'.")
+                           "Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`) or "
+                           "pass encoding='cp1252'.")
 
 def _sniff_encoding(path: Path) -> str:
-    "'utf-16' for a UTF-16 BOM, 'utf-16-le'/'-be' for UTF-16 without one (NUL bytes in an ASCII header), else 'utf-8-sig'."
+    ("'utf-16' for a UTF-16 BOM, 'utf-16-le'/'-be' for UTF-16 without one (NUL bytes in an ASCII "
+     "header), else 'utf-8-sig'.")
     with path.open('rb') as f: head = f.read(4)
     if head[:2] in (b'\xff\xfe', b'\xfe\xff'): return 'utf-16'
     if len(head) == 4 and head[1] == head[3] == 0 and head[0] and head[2]: return 'utf-16-le'
@@ -35,7 +37,8 @@ def _check_unique(names, source) -> list[str]:
     "`names` (cleaned), or a `BanglaDataError` naming the duplicates: the one duplicate-header rule for every format."
     names = _column_names(names)
     dups = sorted({n for n in names if names.count(n) > 1 and n})
-    if dups: raise BanglaDataError(f"{source}: duplicate column name(s) {dups} in the header; rename them so each column is unique")
+    if dups: raise BanglaDataError(f"{source}: duplicate column name(s) {dups} in the header; rename them so "
+                                   "each column is unique")
     return names
 
 def _clean_columns(df: pd.DataFrame, source) -> pd.DataFrame:
@@ -57,7 +60,8 @@ def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
         return next(csv.reader(f, delimiter=sep), [])
 
 def _ragged_row(path: Path, sep: str, encoding: str, width: int):
-    "The first `(row number, field count)` of a row whose field count differs from the header's `width` (header = row 1)."
+    ("The first `(row number, field count)` of a row whose field count differs from the header's "
+     "`width` (header = row 1).")
     with path.open(encoding=encoding, newline='') as f, _no_field_limit():
         r = csv.reader(f, delimiter=sep)
         next(r, None)
@@ -69,23 +73,29 @@ def _ragged_error(path: Path, sep: str, encoding: str, width: int) -> BanglaData
     line, n = _ragged_row(path, sep, encoding, width)
     where = f"the row ending on line {line} has {n} fields" if line else "some rows have more fields"
     name = 'comma' if sep == ',' else 'tab'
-    return BanglaDataError(f"{path}: {where} but the header has {width} columns: probably a {name} inside a comment that is not "
-                           f'quoted. Put such cells in double quotes ("ক, খ"), as spreadsheet programs do when they save CSV.')
+    return BanglaDataError(f"{path}: {where} but the header has {width} columns: probably a {name} inside a "
+                           "comment that is not "
+                           'quoted. Put such cells in double quotes ("ক, খ"), as spreadsheet programs '
+                           'do when they save CSV.')
 
 # %% ../nbs/02_reading.ipynb #ede03ac9
 def read_table(source, # a file path, or a DataFrame
                encoding:str|None=None, # the text encoding of a CSV/TSV/JSON file (default: UTF-8/UTF-16, sniffed)
                sheet_name=0, # the sheet of a spreadsheet
               ) -> pd.DataFrame:
-    "Read a .csv/.tsv/.xlsx/.jsonl/.parquet file (or take a DataFrame) with cleaned column names; text cells kept as written."
+    ("Read a .csv/.tsv/.xlsx/.jsonl/.parquet file (or take a DataFrame) with cleaned column names; text "
+     "cells kept as written.")
     if isinstance(source, pd.DataFrame):
         return _clean_columns(source.copy(), 'DataFrame')
     path = Path(os.fspath(source)).expanduser()
     if encoding is not None:
         try: codecs.lookup(encoding)
-        except (LookupError, TypeError): raise BanglaDataError(f"{path}: unknown encoding {encoding!r}; use e.g. 'utf-8', 'utf-16' or 'cp1252'") from None
-    if not path.exists(): raise BanglaDataError(f"{path}: no such file. Check the path (working directory: {os.getcwd()})")
-    if path.is_dir(): raise BanglaDataError(f"{path}: is a directory; give the path of a .csv/.tsv/.xlsx/.jsonl/.parquet file inside it")
+        except (LookupError, TypeError): raise BanglaDataError(f"{path}: unknown encoding {encoding!r}; use e.g. "
+                                                               "'utf-8', 'utf-16' or 'cp1252'") from None
+    if not path.exists(): raise BanglaDataError(f"{path}: no such file. Check the path (working "
+                                                f"directory: {os.getcwd()})")
+    if path.is_dir(): raise BanglaDataError(f"{path}: is a directory; give the path of a "
+                                            ".csv/.tsv/.xlsx/.jsonl/.parquet file inside it")
     if path.stat().st_size == 0: raise BanglaDataError(f"{path}: the file is empty")
     ext = path.suffix.lower()
     try:
@@ -93,7 +103,8 @@ def read_table(source, # a file path, or a DataFrame
             enc = encoding or _sniff_encoding(path)
             sep = _READERS[ext]
             header = _check_unique(_csv_header(path, sep, enc), path)
-            try: df = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, keep_default_na=False, na_filter=False, engine='c')
+            try: df = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, keep_default_na=False, na_filter=False,
+                                  engine='c')
             except pd.errors.ParserError as e:
                 if 'Expected' in str(e): raise _ragged_error(path, sep, enc, len(header)) from None
                 raise
@@ -102,8 +113,10 @@ def read_table(source, # a file path, or a DataFrame
         elif ext in ('.xlsx', '.xlsm', '.xls'):
             _check_unique([c for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0]
                            if not pd.isna(c)], path)
-            df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)  # a comment "NA" is text; empty cells are ''
-            df = df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all()) for c in df.columns]]
+            # a comment "NA" is text; empty cells are ''
+            df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)
+            df = df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all())
+                            for c in df.columns]]
         elif ext in ('.jsonl', '.ndjson'):
             df = pd.read_json(path, lines=True, dtype=False, encoding=encoding or 'utf-8')
         elif ext == '.json':
@@ -111,10 +124,14 @@ def read_table(source, # a file path, or a DataFrame
         elif ext in ('.parquet', '.pq'):
             df = pd.read_parquet(path)
         else:
-            raise BanglaDataError(f"{path}: unsupported file type {ext!r}; use .csv, .tsv, .xlsx, .jsonl or .parquet, or pass a DataFrame")
-    except UnicodeError as e: raise _decode_hint(path, e) if isinstance(e, UnicodeDecodeError) else BanglaDataError(f"{path}: {e}") from None
-    except pd.errors.EmptyDataError: raise BanglaDataError(f"{path}: no columns found (the file is empty or only whitespace)") from None
-    except pd.errors.ParserError as e: raise BanglaDataError(f"{path}: could not be parsed as {ext[1:].upper()}: {e}") from None
+            raise BanglaDataError(f"{path}: unsupported file type {ext!r}; use .csv, .tsv, .xlsx, .jsonl or "
+                                  ".parquet, or pass a DataFrame")
+    except UnicodeError as e:
+        raise _decode_hint(path, e) if isinstance(e, UnicodeDecodeError) else BanglaDataError(f"{path}: {e}") from None
+    except pd.errors.EmptyDataError: raise BanglaDataError(f"{path}: no columns found (the file is "
+                                                           "empty or only whitespace)") from None
+    except pd.errors.ParserError as e:
+        raise BanglaDataError(f"{path}: could not be parsed as {ext[1:].upper()}: {e}") from None
     except (ValueError, OSError) as e:
         if isinstance(e, BanglaDataError): raise
         raise BanglaDataError(f"{path}: could not be read as {ext[1:]}: {e}") from None

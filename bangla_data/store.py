@@ -40,7 +40,8 @@ def get_cache_filename(tokenizer_name:str, # the tokenizer's name or path
                       ) -> str:
     "Path of the cache entry for `tokenizer_name`, `max_length` and content `key`."
     if key is None: key = hashlib.md5(f"{tokenizer_name}_{max_length}".encode()).hexdigest()
-    if not re.fullmatch(r'[0-9a-f]{8,}', str(key)): raise BanglaDataError(f"cache key must be a hex digest, got {key!r}")
+    if not re.fullmatch(r'[0-9a-f]{8,}',
+                        str(key)): raise BanglaDataError(f"cache key must be a hex digest, got {key!r}")
     name = f"{_safe_name(tokenizer_name)}_maxlen{int(max_length)}_{key[:16]}_tokenized"
     path = os.path.join(os.fspath(cache_dir), name)
     assert os.path.dirname(path) == os.fspath(cache_dir).rstrip(os.sep) or os.path.dirname(path) == os.fspath(cache_dir)
@@ -114,7 +115,7 @@ def open_entry(path, # the entry's directory
                key:Optional[str]=None, # the key it must have, or None for any
                verify:bool=True, # check each array's checksum (≈1 ms per MB)
                pad_to_max_length:bool=False, # passed on to the `TokenizedData`
-               expect:Optional[dict]=None, # `data_fields` the manifest must match (what the tokenizer and max_length give)
+               expect:Optional[dict]=None, # `data_fields` the manifest must match (from the tokenizer and max_length)
               ) -> TokenizedData:
     "Map a cache entry as a `TokenizedData`; raise `CorruptEntry` saying what is wrong if it cannot be trusted."
     if not os.path.isdir(path): raise CorruptEntry('not a cache entry directory')
@@ -124,36 +125,45 @@ def open_entry(path, # the entry's directory
     except (ValueError, UnicodeDecodeError) as e: raise CorruptEntry(f'{MANIFEST} is unreadable ({e})') from None
     try:
         if m.get('format') != FORMAT: raise CorruptEntry(f'{MANIFEST} is not a bangla_data manifest')
-        if m.get('format_version') != FORMAT_VERSION: raise CorruptEntry(f"format version {m.get('format_version')} is not {FORMAT_VERSION}")
+        if m.get('format_version') != FORMAT_VERSION: raise CorruptEntry(f"format version {m.get('format_version')} is "
+                                                                         f"not {FORMAT_VERSION}")
         if key is not None and m.get('key') != key: raise CorruptEntry('its key does not match its inputs')
-        if expect is not None:  # no checksum covers these fields: compare them with what the tokenizer and max_length give
+        # no checksum covers these fields: compare them with what the tokenizer and max_length give
+        if expect is not None:
             got = data_fields(m['pad_token_id'], m['max_length'], m['special_token_ids'], m['mask_token_id'])
             bad = [k for k in expect if got[k] != expect[k]]
-            if bad: raise CorruptEntry(f"its manifest says {bad[0]}={got[bad[0]]!r}, but the tokenizer and max_length give {expect[bad[0]]!r}")
+            if bad: raise CorruptEntry(f"its manifest says {bad[0]}={got[bad[0]]!r}, but the tokenizer and max_length "
+                                       f"give {expect[bad[0]]!r}")
         arrays = {}
         for name in ARRAYS:
             spec, fn = m['arrays'][name], os.path.join(path, name + '.npy')
             try: a = np.load(fn, mmap_mode='r' if int(np.prod(spec['shape'])) else None, allow_pickle=False)
-            except (OSError, ValueError, EOFError) as e: raise CorruptEntry(f'{name}.npy cannot be read ({e})') from None
+            except (OSError, ValueError,
+                    EOFError) as e: raise CorruptEntry(f'{name}.npy cannot be read ({e})') from None
             if a.dtype.str != spec['dtype'] or list(a.shape) != list(spec['shape']):
-                raise CorruptEntry(f'{name}.npy has dtype {a.dtype.str} shape {list(a.shape)}, the manifest says {spec["dtype"]} {spec["shape"]}')
+                raise CorruptEntry(f'{name}.npy has dtype {a.dtype.str} shape {list(a.shape)}, the manifest says '
+                                   f'{spec["dtype"]} {spec["shape"]}')
             if verify and checksum(a) != spec['checksum']: raise CorruptEntry(f'{name}.npy fails its checksum')
             arrays[name] = a
         ids, offsets, labels = arrays['ids'], arrays['offsets'], arrays['labels']
         n = len(offsets) - 1
-        if (ids.ndim != 1 or offsets.ndim != 1 or offsets.dtype != np.int64 or n < 0 or labels.ndim != 2 or len(labels) != n
-            or offsets[0] != 0 or offsets[-1] != len(ids)): raise CorruptEntry('its arrays are inconsistent')
+        if (ids.ndim != 1 or offsets.ndim != 1 or offsets.dtype != np.int64 or n < 0 or labels.ndim != 2
+                or len(labels) != n or offsets[0] != 0 or offsets[-1] != len(ids)):
+            raise CorruptEntry('its arrays are inconsistent')
         if verify and n and (np.diff(offsets).min() < 0 or np.diff(offsets).max() > m['max_length']):
             raise CorruptEntry('its offsets are inconsistent')
         return TokenizedData(ids, offsets, labels, m['pad_token_id'], m['max_length'], m['special_token_ids'],
-                             m['mask_token_id'], manifest={**m, 'path': os.fspath(path)}, pad_to_max_length=pad_to_max_length)
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e: raise CorruptEntry(f'{MANIFEST} is incomplete ({e!r})') from None
+                             m['mask_token_id'], manifest={**m, 'path': os.fspath(path)},
+                             pad_to_max_length=pad_to_max_length)
+    except (KeyError, TypeError, IndexError, AttributeError,
+            ValueError) as e: raise CorruptEntry(f'{MANIFEST} is incomplete ({e!r})') from None
 
 # %% ../nbs/10_store.ipynb #7c59ff1b
 def entry_names(cache_dir, # the cache directory
                ) -> list:
     "Names of the cache entries in `cache_dir`, sorted (no temporary or hidden directories)."
-    try: return sorted(e.name for e in os.scandir(cache_dir) if e.name.endswith('_tokenized') and not e.name.startswith('.'))
+    try: return sorted(e.name for e in os.scandir(cache_dir)
+                       if e.name.endswith('_tokenized') and not e.name.startswith('.'))
     except (FileNotFoundError, NotADirectoryError): return []
 
 # %% ../nbs/10_store.ipynb #b9152f7f
@@ -176,7 +186,8 @@ def lock_entry(path, # the entry the lock is for
                timeout:float=600, # seconds to wait for another process that holds it
                on_wait=None, # called with the entry's name before waiting, e.g. to say so
               ):
-    "The acquired `filelock.FileLock` of the cache entry at `path` (release it after); `filelock.Timeout` after `timeout` s."
+    ("The acquired `filelock.FileLock` of the cache entry at `path` (release it after); "
+     "`filelock.Timeout` after `timeout` s.")
     from filelock import FileLock, Timeout
     cache_dir, name = os.path.split(os.fspath(path))
     os.makedirs(os.path.join(cache_dir, '.locks'), exist_ok=True)
@@ -225,7 +236,8 @@ def find_entry(cache_dir, # the cache directory
 # %% ../nbs/10_store.ipynb #1c023eb7
 def list_cache_entries(cache_dir, # the cache directory
                       ) -> list:
-    "One dict per entry in `cache_dir` (name, path, bytes, created, age, rows, tokenizer, max_length, key inputs, status)."
+    ("One dict per entry in `cache_dir` (name, path, bytes, created, age, rows, tokenizer, max_length, "
+     "key inputs, status).")
     out, now = [], time.time()
     for name in entry_names(cache_dir):
         path = os.path.join(os.fspath(cache_dir), name)
@@ -244,7 +256,8 @@ def list_cache_entries(cache_dir, # the cache directory
     try:
         for e in os.scandir(cache_dir):
             m = re.match(r'^\.tmp-(\d+)-[^-]*-(.+)$', e.name)
-            if m: out.append(dict(name=e.name, path=e.path, bytes=entry_bytes(e.path), status='building' if _pid_alive(int(m.group(1)))
+            if m: out.append(dict(name=e.name, path=e.path, bytes=entry_bytes(e.path),
+                                  status='building' if _pid_alive(int(m.group(1)))
                                   else 'interrupted build (removed by clear_cache or the next build)'))
     except OSError: pass
     return sorted(out, key=lambda r: (r['name'].startswith('.'), r.get('created') or '', r['name']))  # leftovers last
@@ -259,9 +272,11 @@ def clear_cache(cache_dir, # the cache directory
         hits = [n for n in names if n == key] or [n for n in names if n.startswith(key)] or \
                [n for n in names if re.fullmatch(r'[0-9a-f]{4,}', key) and n.rsplit('_', 2)[-2].startswith(key)]
         if not hits:
-            raise BanglaDataError(f"no cache entry in {cache_dir} matches {key!r}; entries: {', '.join(names) or 'none'}")
+            raise BanglaDataError(f"no cache entry in {cache_dir} matches {key!r}; entries: "
+                                  f"{', '.join(names) or 'none'}")
         if len(hits) > 1:
-            raise BanglaDataError(f"{key!r} matches {len(hits)} cache entries ({', '.join(hits)}); give more of the name")
+            raise BanglaDataError(f"{key!r} matches {len(hits)} cache entries ({', '.join(hits)}); "
+                                  "give more of the name")
         names = hits
     for n in names: discard(os.path.join(os.fspath(cache_dir), n))
     if key is None: sweep(cache_dir)  # and what killed builds left behind

@@ -62,7 +62,8 @@ def tokenize_to_data(comments, # the texts
                      progress:Optional[bool]=None, # show a progress bar (default: above four chunks)
                      **kwargs, # passed on to `TokenizedData` (e.g. `manifest`, `pad_to_max_length`)
                     ) -> TokenizedData:
-    "Tokenize `comments` (each distinct text once, Rust tokenizer on all cores during the call) into a `TokenizedData`; no cache."
+    ("Tokenize `comments` (each distinct text once, Rust tokenizer on all cores during the call) into a "
+     "`TokenizedData`; no cache.")
     texts = comments if isinstance(comments, list) else list(comments)
     labels = label_matrix(labels, len(texts), dtype=np.uint8)
     if tokenizer.pad_token_id is None:
@@ -74,10 +75,12 @@ def tokenize_to_data(comments, # the texts
     unique = list(index) if len(index) < len(texts) else texts
     if progress is None: progress = len(unique) > 4 * chunk_size
     with tokenizers_parallelism(parallel):
-        flat, ulens = _encode_unique(unique, tokenizer, int(max_length), truncation, add_special_tokens, chunk_size, progress)
+        flat, ulens = _encode_unique(unique, tokenizer, int(max_length), truncation, add_special_tokens, chunk_size,
+                                     progress)
     if len(ulens) and ulens.max() > max_length:
         i = int(np.argmax(ulens[inverse] > max_length))
-        raise BanglaDataError(f"row {i} has {ulens[inverse][i]} tokens, more than max_length={max_length}, and truncation is off; "
+        raise BanglaDataError(f"row {i} has {ulens[inverse][i]} tokens, more than max_length={max_length}, "
+                              "and truncation is off; "
                               "pass truncation=True or a larger max_length")
     if unique is texts: lens, ids = ulens, flat
     else:
@@ -91,7 +94,8 @@ def tokenize_to_data(comments, # the texts
     manifest = kwargs.pop('manifest', {})
     manifest.setdefault('stats', {}).update(rows=len(texts), unique_texts=len(index), tokens=int(offsets[-1]),
                                             truncated_rows=int((lens >= max_length).sum()) if truncation else 0)
-    return TokenizedData(ids.astype(dtype), offsets, labels, tokenizer.pad_token_id, int(max_length), tokenizer.all_special_ids,
+    return TokenizedData(ids.astype(dtype), offsets, labels, tokenizer.pad_token_id, int(max_length),
+                         tokenizer.all_special_ids,
                          tokenizer.mask_token_id, manifest=manifest, **kwargs)
 
 # %% ../nbs/09_tokenize.ipynb #56d0e722
@@ -116,7 +120,8 @@ class LengthReport:
     def to_dict(self):
         "A JSON-serialisable version (without the per-row lengths)."
         return dict(max_length=self.max_length, percentiles={str(k): int(v) for k, v in self.percentiles.items()},
-                    mean=round(float(self.lengths.mean()), 3), truncated=self.truncated, truncated_pct=round(self.truncated_pct, 4),
+                    mean=round(float(self.lengths.mean()), 3), truncated=self.truncated,
+                    truncated_pct=round(self.truncated_pct, 4),
                     cover_99=self.cover_99)
 
     def plot(self, ax=None):
@@ -138,7 +143,8 @@ def token_length_report(tokenized, # a `TokenizedData`
                         comments=None, # its texts, to re-measure truncated rows untruncated
                         tokenizer=None, # the tokenizer that made it
                        ) -> LengthReport:
-    "Report token lengths of a `TokenizedData`; with `comments` and `tokenizer`, truncated rows are re-measured untruncated."
+    ("Report token lengths of a `TokenizedData`; with `comments` and `tokenizer`, truncated rows are "
+     "re-measured untruncated.")
     lengths = np.asarray(tokenized.lengths, dtype=np.int64).copy()
     ml = int(tokenized.max_length)
     at_max = np.flatnonzero(lengths >= ml)
@@ -147,7 +153,8 @@ def token_length_report(tokenized, # a `TokenizedData`
         lengths[at_max] = [len(x) for x in full]
     truncated = int((lengths > ml).sum()) if comments is not None and tokenizer is not None else len(at_max)
     pct = {q: int(np.percentile(lengths, q, method='higher')) for q in (50, 90, 95, 99, 100)} if len(lengths) else {}
-    return LengthReport(ml, lengths, pct, truncated, int(np.percentile(lengths, 99, method='higher')) if len(lengths) else 0)
+    return LengthReport(ml, lengths, pct, truncated,
+                        int(np.percentile(lengths, 99, method='higher')) if len(lengths) else 0)
 
 # %% ../nbs/09_tokenize.ipynb #1dad33f7
 def unk_rates(raw_texts, # the texts before cleaning
@@ -162,8 +169,10 @@ def unk_rates(raw_texts, # the texts before cleaning
     unk = tokenizer.unk_token_id
     def rate(texts):
         if unk is None: return 0.0
-        uniq, counts = np.unique(np.array([texts[i] for i in idx], dtype=object), return_counts=True)  # each distinct text once
-        with tokenizers_parallelism(True):   # the tokenizer's own call: it disables any padding/truncation set on its backend
+        # each distinct text once
+        uniq, counts = np.unique(np.array([texts[i] for i in idx], dtype=object), return_counts=True)
+        # the tokenizer's own call: it disables any padding/truncation set on its backend
+        with tokenizers_parallelism(True):
             ids = tokenizer(list(uniq), add_special_tokens=False, padding=False, truncation=False)['input_ids']
         total = sum(len(x) * c for x, c in zip(ids, counts))
         return sum(x.count(unk) * c for x, c in zip(ids, counts)) / total if total else 0.0

@@ -24,12 +24,16 @@ class PaddedGather:
     "Right-padded int64 ids and mask for rows of flat `ids`/`offsets`, in one vectorized gather; holds arrays only."
     def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int):
         self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
-        self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)], axis=1)
-        self.pos = np.arange(min(max(int(max_length), 1), 1024), dtype=np.int64)   # wider batches compute their mask (table ≤ 8 MB)
-        self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)   # row l: mask of l tokens
+        self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)],
+                                  axis=1)
+        # wider batches compute their mask (table ≤ 8 MB)
+        self.pos = np.arange(min(max(int(max_length), 1), 1024), dtype=np.int64)
+        # row l: mask of l tokens
+        self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)
 
     def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None):
-        "(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row rounded up. No checks."
+        ("(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row "
+         "rounded up. No checks.")
         sl = self.start_len[rows]
         T = pad_to or round_up(int(sl[:, 1].max()) if len(sl) else 0, pad_to_multiple_of)
         pos = self.pos[:T] if T <= len(self.pos) else np.arange(T, dtype=np.int64)
@@ -62,7 +66,8 @@ def data_fields(pad_token_id, # the id that pads rows
 
 # %% ../nbs/08_tokenized.ipynb #7aecaf1f
 class TokenizedData:
-    "Tokenized comments stored unpadded (flat `ids` + `offsets`) with 0/1 `labels`; pads on demand, behaves like the design's dict."
+    ("Tokenized comments stored unpadded (flat `ids` + `offsets`) with 0/1 `labels`; pads on demand, behaves "
+     "like the design's dict.")
     def __init__(self, ids, offsets, labels, pad_token_id: int, max_length: int, special_token_ids=(),
                  mask_token_id: Optional[int] = None, manifest: Optional[dict] = None, pad_to_max_length: bool = False):
         self.ids, self.offsets, self.labels = ids, offsets, labels
@@ -81,13 +86,15 @@ class TokenizedData:
         lens = np.fromiter((len(r) for r in ids_per_row), dtype=np.int64, count=len(ids_per_row))
         if len(lens) and lens.max() > max_length:
             i = int(lens.argmax())
-            raise BanglaDataError(f"row {i} has {lens[i]} tokens, more than max_length={max_length}; truncate when tokenizing")
+            raise BanglaDataError(f"row {i} has {lens[i]} tokens, more than max_length={max_length}; "
+                                  "truncate when tokenizing")
         offsets = np.zeros(len(lens) + 1, dtype=np.int64)
         np.cumsum(lens, out=offsets[1:])
         flat = np.fromiter((t for r in ids_per_row for t in r), dtype=np.int64, count=int(offsets[-1]))
         if flat.size and flat.min() < 0: raise BanglaDataError(f"token ids must be >= 0, found {flat.min()}")
         ids = flat.astype(ids_dtype(int(flat.max()) if flat.size else 0))
-        return cls(ids, offsets, label_matrix(labels, len(lens), dtype=np.uint8), pad_token_id, max_length, special_token_ids, mask_token_id, **kwargs)
+        return cls(ids, offsets, label_matrix(labels, len(lens), dtype=np.uint8), pad_token_id, max_length,
+                   special_token_ids, mask_token_id, **kwargs)
 
     def __len__(self): return len(self.offsets) - 1
 
@@ -107,7 +114,8 @@ class TokenizedData:
     def _width(self, lens, pad_to, pad_to_multiple_of):
         longest = int(lens.max()) if len(lens) else 0
         if pad_to is not None:
-            if longest > pad_to: raise BanglaDataError(f"pad_to={pad_to} is shorter than the longest row ({longest} tokens)")
+            if longest > pad_to: raise BanglaDataError(f"pad_to={pad_to} is shorter than the longest "
+                                                       f"row ({longest} tokens)")
             return int(pad_to)
         return round_up(longest, pad_to_multiple_of)
 
@@ -124,7 +132,8 @@ class TokenizedData:
         return np.where(rows < 0, rows + n, rows)
 
     def batch(self, rows, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None) -> dict:
-        "Tensors for `rows`: `input_ids`/`attention_mask` (B, T) int64 padded right to the longest row (or `pad_to`), `labels` float32."
+        ("Tensors for `rows`: `input_ids`/`attention_mask` (B, T) int64 padded right to the longest row (or "
+         "`pad_to`), `labels` float32.")
         import torch
         rows = self._rows(rows)
         T = self._width(self.lengths[rows], pad_to, pad_to_multiple_of)
@@ -143,7 +152,8 @@ class TokenizedData:
             T = self._full_width()
             return torch.from_numpy((np.arange(T)[None, :] < self.lengths[:, None]).astype(np.int64))
         if key == 'input_ids': return torch.from_numpy(self.padder()(np.arange(len(self)), self._full_width())[0])
-        raise KeyError(f"{key!r}: TokenizedData has the keys {list(_KEYS)}; use .row(i), .batch(rows) or .lengths for more")
+        raise KeyError(f"{key!r}: TokenizedData has the keys {list(_KEYS)}; use .row(i), .batch(rows) "
+                       "or .lengths for more")
 
     def keys(self): return list(_KEYS)
     def __iter__(self): return iter(_KEYS)
@@ -159,16 +169,20 @@ class TokenizedData:
         return new
 
     def __reduce__(self):
-        "Pickle for worker processes (never to disk): a mapped cache entry travels as its path and is mapped again there."
+        ("Pickle for worker processes (never to disk): a mapped cache entry travels as its path and "
+         "is mapped again there.")
         path = self.manifest.get('path')
         if path and isinstance(self.ids, np.memmap):
             from bangla_data.store import reopen_entry
             return (reopen_entry, (path, self.pad_to_max_length, self.fields()))
-        return (TokenizedData, (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
-                                self.max_length, self.special_token_ids, self.mask_token_id, self.manifest, self.pad_to_max_length))
+        return (TokenizedData,
+                (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
+                                self.max_length, self.special_token_ids, self.mask_token_id, self.manifest,
+                 self.pad_to_max_length))
 
     def fields(self) -> dict:
-        "What this data is built from besides its arrays (pad, mask and special ids, `max_length`), as `data_fields` gives it."
+        ("What this data is built from besides its arrays (pad, mask and special ids, `max_length`), as "
+         "`data_fields` gives it.")
         return data_fields(self.pad_token_id, self.max_length, self.special_token_ids, self.mask_token_id)
 
     @property
@@ -179,4 +193,5 @@ class TokenizedData:
     def __repr__(self):
         lens = self.lengths
         return (f"TokenizedData({len(self):,} rows × {self.labels.shape[1]} labels, {int(lens.sum()):,} tokens "
-                f"({self.ids.dtype}), longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, {self.nbytes/1e6:.2f} MB)")
+                f"({self.ids.dtype}), longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, "
+                f"{self.nbytes/1e6:.2f} MB)")

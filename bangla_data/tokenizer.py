@@ -41,10 +41,11 @@ def _wordpiece_vocab(texts, pre_tokenizer, vocab_size: int, max_piece: int = 8) 
     vocab = base + [p for p, _ in ranked[:max(0, vocab_size - len(base))]]
     return {tok: i for i, tok in enumerate(vocab)}
 
-def sample_tokenizer(texts:Optional[Sequence[str]]=None, # texts to build the vocabulary from (default: the bundled sample)
+def sample_tokenizer(texts:Optional[Sequence[str]]=None, # texts to build the vocabulary from (default: bundled sample)
                      vocab_size:int=2000, # the vocabulary's size, specials and characters included
                     ):
-    "A BERT-style WordPiece `PreTrainedTokenizerFast` built in milliseconds from `texts` (default: the bundled sample); memoized."
+    ("A BERT-style WordPiece `PreTrainedTokenizerFast` built in milliseconds from `texts` (default: the "
+     "bundled sample); memoized.")
     texts = list(_sample_texts() if texts is None else texts)
     h = hashlib.blake2b(str(vocab_size).encode(), digest_size=16)
     for t in texts: h.update(t.encode('utf-8', 'surrogatepass') + b'\x00')
@@ -66,39 +67,49 @@ def sample_tokenizer(texts:Optional[Sequence[str]]=None, # texts to build the vo
 
 # %% ../nbs/06_tokenizer.ipynb #11361adc
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes') or os.environ.get('TRANSFORMERS_OFFLINE', '0').lower() in ('1', 'true', 'yes'):
+    if (os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes')
+            or os.environ.get('TRANSFORMERS_OFFLINE', '0').lower() in ('1', 'true', 'yes')):
         return False
     u = urlparse(os.environ.get('HF_ENDPOINT', 'https://huggingface.co'))
     try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)), timeout=timeout): return True
+        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == 'https' else 80)),
+                                      timeout=timeout): return True
     except OSError: return False
 
 # %% ../nbs/06_tokenizer.ipynb #e6c517ef
 def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local directory or a tokenizer object
                   ):
-    "A fast tokenizer from an object, a local directory, or a hub name (with a plain error when the hub cannot be reached)."
+    ("A fast tokenizer from an object, a local directory, or a hub name (with a plain error when the "
+     "hub cannot be reached).")
     if not isinstance(tokenizer, (str, os.PathLike)):
         if not callable(tokenizer) or not hasattr(tokenizer, 'pad_token_id'):
-            raise BanglaDataError(f"tokenizer must be a hub name, a local directory or a Hugging Face tokenizer, got {type(tokenizer).__name__}")
+            raise BanglaDataError("tokenizer must be a hub name, a local directory or a Hugging Face tokenizer, got "
+                                  f"{type(tokenizer).__name__}")
         return tokenizer
     from transformers import AutoTokenizer
     name = os.fspath(tokenizer)
     path = Path(name).expanduser()
     if path.is_dir():
         try: return AutoTokenizer.from_pretrained(str(path))
-        except Exception as e: raise BanglaDataError(f"{path}: could not load a tokenizer from this directory ({type(e).__name__}: {e}). "
-                                                     "It should hold tokenizer.json or vocab.txt with tokenizer_config.json, as written by save_pretrained.") from None
+        except Exception as e: raise BanglaDataError(f"{path}: could not load a tokenizer from this directory "
+                                                     f"({type(e).__name__}: {e}). "
+                                                     "It should hold tokenizer.json or vocab.txt with "
+                                                     "tokenizer_config.json, as written by save_pretrained.") from None
     if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1:
-        raise BanglaDataError(f"tokenizer {name!r}: no such directory. Give a directory written by save_pretrained, or a hub name like 'csebuetnlp/banglabert'.")
+        raise BanglaDataError(f"tokenizer {name!r}: no such directory. Give a directory written by save_pretrained, or "
+                              "a hub name like 'csebuetnlp/banglabert'.")
     try: return AutoTokenizer.from_pretrained(name, local_files_only=True)
     except Exception: pass
     if not _hub_reachable():
-        raise BanglaDataError(f"tokenizer {name!r} is not in the local Hugging Face cache and the hub cannot be reached (offline machine?). "
-                              "Download it once where you have internet (AutoTokenizer.from_pretrained(name).save_pretrained(DIR)) "
+        raise BanglaDataError(f"tokenizer {name!r} is not in the local Hugging Face cache and the hub cannot be "
+                              "reached (offline machine?). "
+                              "Download it once where you have internet "
+                              "(AutoTokenizer.from_pretrained(name).save_pretrained(DIR)) "
                               "and pass DIR, or check the spelling of the name.")
     try: return AutoTokenizer.from_pretrained(name)
     except Exception as e:
-        raise BanglaDataError(f"tokenizer {name!r} could not be loaded from the hub ({type(e).__name__}: {str(e).splitlines()[0]}). "
+        raise BanglaDataError(f"tokenizer {name!r} could not be loaded from the hub ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0]}). "
                               "Check the spelling, or pass a local directory.") from None
 
 # %% ../nbs/06_tokenizer.ipynb #2e06055d
@@ -148,7 +159,8 @@ def check_max_length(tokenizer, # the tokenizer that will encode the texts
                      max_length, # the requested number of tokens per row
                      add_special_tokens:bool=True, # whether [CLS]/[SEP] are added (and need room)
                     ) -> int:
-    "`max_length` as an `int` if the tokenizer's special tokens fit in it and its model takes it; else `BanglaDataError`."
+    ("`max_length` as an `int` if the tokenizer's special tokens fit in it and its model takes it; "
+     "else `BanglaDataError`.")
     try: n_special = int(tokenizer.num_special_tokens_to_add(pair=False)) if add_special_tokens else 0
     except (AttributeError, TypeError, NotImplementedError): n_special = 0
     least = max(1, n_special)
@@ -159,6 +171,7 @@ def check_max_length(tokenizer, # the tokenizer that will encode the texts
         raise BanglaDataError(f"max_length must be a positive integer{room}, got {max_length!r}")
     limit = tokenizer_max_length(tokenizer)
     if limit and max_length > limit[0]:
-        raise BanglaDataError(f"max_length={max_length} is above the tokenizer's limit of {limit[0]} tokens ({limit[1]}, "
+        raise BanglaDataError(f"max_length={max_length} is above the tokenizer's limit of {limit[0]} "
+                              f"tokens ({limit[1]}, "
                               f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r}); use at most {limit[0]}")
     return int(max_length)

@@ -33,7 +33,8 @@ def calculate_class_weights(labels, # (N, L) 0/1 labels of the training rows (ar
                             max_weight:float|None=None, # cap every weight at this (None: no cap)
                             label_columns=None, # label names for warnings (default: a DataFrame's columns)
                            ) -> torch.Tensor:
-    "One positive-class weight per label (float32 tensor) for `BCEWithLogitsLoss(pos_weight=...)`; compute it on the training fold."
+    ("One positive-class weight per label (float32 tensor) for `BCEWithLogitsLoss(pos_weight=...)`; compute it "
+     "on the training fold.")
     if method not in WEIGHT_METHODS:
         raise BanglaDataError(f"method must be one of {', '.join(map(repr, WEIGHT_METHODS))}, got {method!r}")
     if method == 'effective' and not (0 <= beta < 1):
@@ -44,8 +45,10 @@ def calculate_class_weights(labels, # (N, L) 0/1 labels of the training rows (ar
     neg = n - pos
     none, every = pos == 0, neg == 0
     if none.any():
-        warnings.warn(f"label(s) {', '.join(repr(names[i]) for i in np.flatnonzero(none))} have no positive rows: weight 1.0 "
-                      "(check the label column, or whether this training fold can contain the label at all)", stacklevel=2)
+        warnings.warn(f"label(s) {', '.join(repr(names[i]) for i in np.flatnonzero(none))} have no "
+                      "positive rows: weight 1.0 "
+                      "(check the label column, or whether this training fold can contain the label at all)",
+                      stacklevel=2)
     if every.any():
         warnings.warn(f"label(s) {', '.join(repr(names[i]) for i in np.flatnonzero(every))} are positive in every row: "
                       "weight 1.0 (a weight of 0 would switch their positive loss off)", stacklevel=2)
@@ -71,9 +74,11 @@ def compare_class_weights(labels, # (N, L) 0/1 labels
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         _, _, names = _label_counts(labels, label_columns)
-        cols = {m: calculate_class_weights(labels, m, beta, label_columns=label_columns).numpy() for m in WEIGHT_METHODS}
+        cols = {m: calculate_class_weights(labels, m, beta,
+                                           label_columns=label_columns).numpy() for m in WEIGHT_METHODS}
         if max_weight is not None:
-            cols[f'ratio, max {max_weight:g}'] = calculate_class_weights(labels, max_weight=max_weight, label_columns=label_columns).numpy()
+            cols[f'ratio, max {max_weight:g}'] = calculate_class_weights(labels, max_weight=max_weight,
+                                                                         label_columns=label_columns).numpy()
     return pd.DataFrame(cols, index=pd.Index(names, name='label'))
 
 # %% ../nbs/14_weights.ipynb #44eecfb3
@@ -86,10 +91,12 @@ def label_sample_weights(labels, # (N, L) 0/1 labels of the full data
     y = label_matrix(labels, dtype=bool)
     if isinstance(label_weights, dict):
         unknown = [k for k in label_weights if k not in list(label_columns)]
-        if unknown: raise BanglaDataError(f"label_weights names unknown labels {unknown}; the label columns are {list(label_columns)}")
+        if unknown: raise BanglaDataError(f"label_weights names unknown labels {unknown}; the label columns are "
+                                          f"{list(label_columns)}")
         w = np.full(y.shape[1], default, np.float32)
         for k, v in label_weights.items(): w[list(label_columns).index(k)] = v
     else: w = np.asarray(label_weights, dtype=np.float32)
-    if w.shape != (y.shape[1],): raise BanglaDataError(f"label_weights needs one weight per label column ({y.shape[1]}), got {w.shape[0] if w.ndim else w}")
+    if w.shape != (y.shape[1],): raise BanglaDataError("label_weights needs one weight per label column "
+                                                       f"({y.shape[1]}), got {w.shape[0] if w.ndim else w}")
     pos = y
     return np.where(pos.any(1), np.where(pos, w, -np.inf).max(1, initial=-np.inf), default).astype(np.float32)

@@ -56,6 +56,7 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
                  source:str|None=None, # where the labels come from (a file), to start messages with
                  raw=None, # the cells as written (same shape), shown in messages instead of parsed values
                  file_rows:bool=False, # name rows as file rows (header = row 1) instead of 0-based positions
+                 hint:str|None=None, # what the message suggests after "Fix or remove those rows"
                 ) -> np.ndarray:
     "`labels` as a checked (N, L) matrix of 0 and 1 in `dtype`, or a `BanglaDataError` naming bad values and rows."
     names = label_names(labels, label_columns)
@@ -87,8 +88,8 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
     raise BanglaDataError(f"{where}label column {names[c]!r} must hold 0 or 1, but has "
                           f"{', '.join(shown[:8])} at row(s) "
                           f"{format_rows(rows, file_rows=file_rows)} ({'header is row 1' if file_rows else '0-based'})"
-                          f"{more}. Fix or remove those rows; for a categorical label column use "
-                          "bangla_data.labels.categorical_to_multihot.")
+                          f"{more}. Fix or remove those rows; "
+                          f"{hint or 'for a categorical label column use bangla_data.labels.categorical_to_multihot'}.")
 
 # %% ../nbs/01_labels.ipynb #baccd248
 @dataclass

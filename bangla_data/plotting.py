@@ -16,7 +16,8 @@ BANGLA_FONTS = ('Noto Sans Bengali', 'Noto Sans Bengali UI', 'Lohit Bengali', 'M
                 'Noto Serif Bengali')
 _PROBE = 'বাংলা'  # ব, া, ং, ল: a font that has these has the Bengali block
 
-def covers_bangla(font_path) -> bool:
+def covers_bangla(font_path, # a .ttf/.otf file
+                 ) -> bool:
     "True if the font file at `font_path` has glyphs for Bangla letters."
     from matplotlib.ft2font import FT2Font
     try: f = FT2Font(str(font_path))
@@ -57,7 +58,9 @@ def find_bangla_font() -> Optional[str]:
 # %% ../nbs/19_plotting.ipynb #f307a9d6
 _WARNED = False
 
-def use_bangla_font(font: Optional[str] = None, path: Optional[str] = None) -> Optional[str]:
+def use_bangla_font(font: Optional[str] = None, # a font name (default: the best installed one)
+                    path: Optional[str] = None, # or the path of a font file
+                   ) -> Optional[str]:
     ("Append a Bengali font (`font`, the font file at `path`, or the best installed one) to matplotlib's "
      "`font.family`; return its name.")
     global _WARNED
@@ -82,7 +85,9 @@ def use_bangla_font(font: Optional[str] = None, path: Optional[str] = None) -> O
     return font
 
 # %% ../nbs/19_plotting.ipynb #0e0fe06f
-def missing_glyph_warnings(text: str, family=None) -> list[str]:
+def missing_glyph_warnings(text: str, # the text to draw
+                           family=None, # a font family (default: matplotlib's)
+                          ) -> list[str]:
     "Draw `text` with matplotlib (Agg, off-screen) and return the 'missing from font' warnings it raised."
     import matplotlib as mpl
     from matplotlib.figure import Figure

@@ -68,8 +68,16 @@ def data_fields(pad_token_id, # the id that pads rows
 class TokenizedData:
     ("Tokenized comments stored unpadded (flat `ids` + `offsets`) with 0/1 `labels`; pads on demand, behaves "
      "like the design's dict.")
-    def __init__(self, ids, offsets, labels, pad_token_id: int, max_length: int, special_token_ids=(),
-                 mask_token_id: Optional[int] = None, manifest: Optional[dict] = None, pad_to_max_length: bool = False):
+    def __init__(self, ids, # every row's token ids back to back (uint16 or int32)
+                 offsets, # (N+1,) int64: row i is ids[offsets[i]:offsets[i+1]]
+                 labels, # (N, L) uint8 0/1 labels
+                 pad_token_id: int, # the id that pads rows
+                 max_length: int, # the longest row allowed
+                 special_token_ids=(), # ids masking never replaces
+                 mask_token_id: Optional[int] = None, # the id masking writes, or None
+                 manifest: Optional[dict] = None, # where the data came from (cache entry manifest)
+                 pad_to_max_length: bool = False, # dict access pads to `max_length` (the design's layout)
+                ):
         self.ids, self.offsets, self.labels = ids, offsets, labels
         self.pad_token_id, self.max_length = int(pad_token_id), int(max_length)
         self.special_token_ids = np.unique(np.asarray(list(special_token_ids), dtype=np.int64))
@@ -80,8 +88,14 @@ class TokenizedData:
         self._lengths, self._gatherer = None, None
 
     @classmethod
-    def from_lists(cls, ids_per_row, labels, pad_token_id: int, max_length: int, special_token_ids=(),
-                   mask_token_id: Optional[int] = None, **kwargs) -> 'TokenizedData':
+    def from_lists(cls, ids_per_row, # one list of token ids per row (truncated)
+                   labels, # (N, L) 0/1 labels
+                   pad_token_id: int, # the id that pads rows
+                   max_length: int, # the longest row allowed
+                   special_token_ids=(), # ids masking never replaces
+                   mask_token_id: Optional[int] = None, # the id masking writes, or None
+                   **kwargs, # more arguments of `TokenizedData`
+                  ) -> 'TokenizedData':
         "Build from one list of token ids per row (already truncated to `max_length`) and an (N, L) 0/1 label array."
         lens = np.fromiter((len(r) for r in ids_per_row), dtype=np.int64, count=len(ids_per_row))
         if len(lens) and lens.max() > max_length:
@@ -104,7 +118,8 @@ class TokenizedData:
         if self._lengths is None: self._lengths = np.diff(np.asarray(self.offsets, dtype=np.int64))
         return self._lengths
 
-    def row(self, i: int) -> np.ndarray:
+    def row(self, i: int, # the row (negative counts from the end)
+           ) -> np.ndarray:
         "The unpadded token ids of row `i`."
         n = len(self)
         if not -n <= i < n: raise IndexError(f"row {i} out of range for {n} rows")
@@ -131,7 +146,10 @@ class TokenizedData:
         if rows.size and (rows.min() < -n or rows.max() >= n): raise IndexError(f"rows out of range for {n} rows")
         return np.where(rows < 0, rows + n, rows)
 
-    def batch(self, rows, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None) -> dict:
+    def batch(self, rows, # row positions (negative counts from the end)
+              pad_to: Optional[int] = None, # pad to exactly this width
+              pad_to_multiple_of: Optional[int] = None, # round the width up to a multiple of this
+             ) -> dict:
         ("Tensors for `rows`: `input_ids`/`attention_mask` (B, T) int64 padded right to the longest row (or "
          "`pad_to`), `labels` float32.")
         import torch

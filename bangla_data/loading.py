@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from .env import BanglaDataError, file_row_numbers, format_rows
 from .labels import LABEL_COLUMNS, check_label_columns, label_matrix, label_report
-from .reading import read_table
+from .reading import read_table, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
 from .duplicates import DuplicateReport, duplicate_report
 
@@ -169,6 +169,7 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                              keep_raw_texts:bool=False, # kept rows' texts before cleaning go in `LoadInfo.raw_texts`
                              true_values=None, # more spellings of a label 1, e.g. ['yes'] (explicit, never guessed)
                              false_values=None, # more spellings of a label 0, e.g. ['no']
+                             split:str|None=None, # the split, when `data_path` is a 🤗 `DatasetDict`
                             ):
     "Load comments and 0/1 labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L)."
     t0 = time.perf_counter()
@@ -176,8 +177,8 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     if missing_text not in ('drop', 'error', 'keep'):
         raise BanglaDataError(f"missing_text must be 'drop', 'error' or 'keep', got {missing_text!r}")
     clean_options = check_clean_options(clean_options)
-    source = 'DataFrame' if isinstance(data_path, pd.DataFrame) else str(data_path)
-    df = read_table(data_path, encoding=encoding)
+    source = source_name(data_path, split)
+    df = read_table(data_path, encoding=encoding, split=split)
     if len(df) == 0: raise BanglaDataError(f"{source}: has a header but no data rows")
     text_col = str(text_column).strip()
     _check_columns(df, text_col, cols, source)

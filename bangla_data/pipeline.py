@@ -157,6 +157,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             verbose:bool=True, # print the report (False: print nothing, warn nothing; see `Prepared.warnings`)
             true_values=None, # more spellings of a label 1, e.g. ['yes'] (see `load_and_preprocess_data`)
             false_values=None, # more spellings of a label 0, e.g. ['no']
+            split:str|None=None, # the split, when `data` is a 🤗 `DatasetDict`
            ) -> Prepared:
     "Load, clean, tokenize (cached), split into leak-free stratified folds and report: the design's complete data flow."
     from bangla_data.kfold import prepare_kfold_splits, fold_report   # scikit-learn: imported when needed
@@ -179,7 +180,8 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                                                           clean_text=clean_text, clean_options=clean_options,
                                                           missing_text=missing_text, verbose=False, return_info=True,
                                                           keep_raw_texts=report_unk and clean_text,
-                                                          true_values=true_values, false_values=false_values)
+                                                          true_values=true_values, false_values=false_values,
+                                                          split=split)
     timings['load'] = time.perf_counter() - t
     t = time.perf_counter()
     tokenizer_name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else getattr(tokenizer, 'name_or_path',
@@ -225,7 +227,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                                   f"({info.rows_kept:,} kept): "
                                   "give one group per row of the file, or the name of a column")
     elif isinstance(groups, str):
-        df = read_table(data)
+        df = read_table(data, split=split)
         if groups not in df.columns: raise BanglaDataError(f"groups column {groups!r} not found; the data has "
                                                            f"columns {list(df.columns)}")
         groups = df[groups].to_numpy(dtype=object)[info.row_numbers - FILE_ROW_OFFSET]
@@ -235,7 +237,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                                       label_columns=label_columns)
     timings['folds'] = time.perf_counter() - t
     report = fold_report(splits, labels, label_columns, comments)
-    config = dict(data=str(data) if not isinstance(data, pd.DataFrame) else 'DataFrame', tokenizer=str(tokenizer_name),
+    config = dict(data=info.source, tokenizer=str(tokenizer_name),
                   text_column=info.text_column,
                   label_columns=label_columns, max_length=int(max_length), num_folds=int(num_folds),
                   stratification_type=stratification_type,

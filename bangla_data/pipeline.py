@@ -86,6 +86,15 @@ class Prepared:
         "Iterate `(train_loader, val_loader, pos_weight)` over every fold."
         for k in range(len(self.splits)): yield self.fold(k, **kwargs)
 
+    def trainer(self, k:int, # the fold
+                model, # a 🤗 model with one logit per label
+                args, # `transformers.TrainingArguments`
+                **kwargs, # more options of `bangla_data.trainer.fold_trainer` and of `transformers.Trainer`
+               ):
+        "A `transformers.Trainer` for fold `k` on this data's loaders, BCE with the fold's `pos_weight`."
+        from bangla_data.trainer import fold_trainer
+        return fold_trainer(self, k, model, args, **kwargs)
+
     def weights_table(self, method: str = 'ratio', # 'ratio', 'sqrt', 'log' or 'effective'
                       max_weight: Optional[float] = None, # cap (None: no cap)
                      ) -> pd.DataFrame:

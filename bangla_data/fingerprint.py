@@ -43,7 +43,8 @@ def text_fingerprint(comments, # the texts (a list, or any sequence of strings)
         raise BanglaDataError(f"comment at row {i} (0-based) is {t!r} ({type(t).__name__}), not a string; drop or fill "
                               "missing texts before tokenizing (load_and_preprocess_data does this)") from None
     h = Hasher().update(np.int64(len(texts)).tobytes())
-    if '\x00' in joined: h.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
+    if joined.count('\x00') != max(len(texts) - 1, 0):   # a text holds \x00 itself: the join alone is ambiguous
+        h.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
     return h.update(text_bytes(joined)).hexdigest()
 
 # %% ../nbs/07_fingerprint.ipynb #6b381214

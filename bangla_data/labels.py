@@ -60,7 +60,9 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
                 ) -> np.ndarray:
     "`labels` as a checked (N, L) matrix of 0 and 1 in `dtype`, or a `BanglaDataError` naming bad values and rows."
     names = label_names(labels, label_columns)
-    if isinstance(labels, pd.DataFrame): labels = labels.to_numpy()
+    if isinstance(labels, pd.DataFrame):   # numeric columns (nullable ones too) as floats, pd.NA as NaN
+        numeric = all(pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d) for d in labels.dtypes)
+        labels = labels.to_numpy(dtype=np.float64, na_value=np.nan) if numeric else labels.to_numpy()
     elif hasattr(labels, 'detach'): labels = labels.detach().cpu().numpy()
     a = np.asarray(labels)
     where = f"{source}: " if source else ''
@@ -73,7 +75,9 @@ def label_matrix(labels, # (N, L) 0/1 labels: array, nested list, DataFrame (its
         raise BanglaDataError(f"{where}label_columns has {len(names)} names but labels has {a.shape[1]} columns")
     if a.dtype == bool or (a.dtype == np.uint8 and (a.size == 0 or a.max() <= 1)): return a.astype(dtype, copy=False)
     try: ok = (a == 0) | (a == 1)
-    except TypeError: ok = np.zeros(a.shape, bool)
+    except TypeError:                       # objects that do not compare (pd.NA): cell by cell
+        ok = np.frompyfunc(lambda v: v is not pd.NA and not isinstance(v, str) and bool(v == 0 or v == 1), 1, 1)(a)
+        ok = ok.astype(bool)
     if np.ndim(ok) != 2: ok = np.zeros(a.shape, bool)   # elementwise comparison failed (e.g. ragged objects)
     if ok.all(): return a.astype(dtype)
     if names is None: names = [f"label {j}" for j in range(a.shape[1])]

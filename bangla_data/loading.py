@@ -184,7 +184,8 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     _check_columns(df, text_col, cols, source)
     notes = []
     def warn(msg):
-        notes.append(msg); warnings.warn(msg, stacklevel=3)
+        notes.append(msg)
+        if not verbose: warnings.warn(msg, stacklevel=3)   # with verbose, the printed summary shows it
     if text_col in cols: raise BanglaDataError(f"{source}: column {text_col!r} is given both as the text column "
                                                "and as a label column")
     labels = parse_labels(df, cols, source, true_values, false_values)

@@ -73,7 +73,7 @@ def _ragged_row(path: Path, sep: str, encoding: str, width: int):
 def _ragged_error(path: Path, sep: str, encoding: str, width: int) -> BanglaDataError:
     line, n = _ragged_row(path, sep, encoding, width)
     where = f"the row ending on line {line} has {n} fields" if line else "some rows have more fields"
-    name = 'comma' if sep == ',' else 'tab'
+    name = {',': 'comma', '\t': 'tab', ';': 'semicolon', '|': 'vertical bar'}.get(sep, repr(sep))
     return BanglaDataError(f"{path}: {where} but the header has {width} columns: probably a {name} inside a "
                            "comment that is not "
                            'quoted. Put such cells in double quotes ("ক, খ"), as spreadsheet programs '

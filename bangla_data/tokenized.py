@@ -264,9 +264,11 @@ def from_hf_dataset(ds, # a 🤗 `Dataset` with `input_ids` (lists) and `labels`
     _datasets()
     missing = [c for c in ('input_ids', 'labels') if c not in ds.column_names]
     if missing: raise BanglaDataError(f"the Dataset has no column(s) {missing}; it has {ds.column_names}")
+    if getattr(ds, '_indices', None) is not None: ds = ds.flatten_indices()   # after shuffle/select/filter/sort
     ids = ds.data.column('input_ids').combine_chunks()
+    flat = np.asarray(ids.flatten(), dtype=np.int64)                          # (a sliced array's own values only)
     offsets = np.asarray(ids.offsets, dtype=np.int64)
-    flat = np.asarray(ids.values, dtype=np.int64)
+    offsets = offsets - offsets[0]
     if len(flat) and flat.min() < 0: raise BanglaDataError(f"token ids must be >= 0, found {flat.min()}")
     lens = np.diff(offsets)
     if len(lens) and lens.max() > max_length:
@@ -274,6 +276,6 @@ def from_hf_dataset(ds, # a 🤗 `Dataset` with `input_ids` (lists) and `labels`
         raise BanglaDataError(f"row {i} has {lens[i]} tokens, more than max_length={max_length}")
     labels = np.array(ds['labels'], dtype=np.float64)
     if labels.ndim == 1: labels = labels[:, None]
-    return TokenizedData(flat.astype(ids_dtype(int(flat.max()) if flat.size else 0)), offsets - offsets[0],
+    return TokenizedData(flat.astype(ids_dtype(int(flat.max()) if flat.size else 0)), offsets,
                          label_matrix(labels, len(lens), dtype=np.uint8), pad_token_id, max_length,
                          special_token_ids, mask_token_id)

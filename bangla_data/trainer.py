@@ -48,9 +48,14 @@ def _need_accelerate():
     except ImportError:
         raise BanglaDataError("transformers.Trainer needs 🤗 accelerate: pip install 'bangla_data[hf]' "
                               "(or pip install accelerate)") from None
+    if not hasattr(Trainer, '_run_epoch'):   # where the sampler's epoch is set (transformers 5)
+        import transformers
+        raise BanglaDataError(f"BanglaTrainer needs transformers>=5 (this is {transformers.__version__}): "
+                              "pip install -U 'transformers>=5'")
 
 class BanglaTrainer(Trainer):
     "A `transformers.Trainer` on bangla_data's loaders, with BCE + `pos_weight`, and predictions in row order."
+    loss_is_scaled_for_ga = False   # `compute_loss` is a per-batch mean: the Trainer divides it for accumulation
     def __init__(self, *args,
                  train_loader=None, # the training loader (e.g. `prepared.fold(k)[0]`); None: the Trainer's own
                  eval_loader=None, # the validation loader in row order
@@ -60,6 +65,7 @@ class BanglaTrainer(Trainer):
         _need_accelerate()
         metrics = kwargs.pop('compute_metrics', None)
         super().__init__(*args, compute_metrics=self._strip_rows(metrics) if metrics else None, **kwargs)
+        self.model_accepts_loss_kwargs = False   # our loss is a per-batch mean: the Trainer divides it for accumulation
         self.bd_train_loader, self.bd_eval_loader = train_loader, eval_loader
         self.pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
         self.label_names = ['labels']

@@ -30,11 +30,28 @@ def _add_data_args(p):
                    help='more spellings of a label 1, comma-separated, e.g. yes,y (pandas\' true_values)')
     p.add_argument('--false-values', type=_labels_arg, default=None, metavar='A,B',
                    help='more spellings of a label 0, comma-separated, e.g. no,n (pandas\' false_values)')
+    p.add_argument('--conflicts', choices=['keep', 'drop', 'majority', 'union'], default='keep',
+                   help='identical texts with different labels: keep as they are, drop every copy, vote per '
+                        'label (ties go to 1) or take the union (default: %(default)s)')
     p.add_argument('--json', action='store_true', help='print one JSON document instead of the text report')
     p.add_argument('--quiet', action='store_true', help='print nothing but errors (and the --json document)')
 
+def _share_or_count(s: str):
+    return int(s) if s.strip().isdigit() else float(s)
+
 def _add_prepare_args(p):
     _add_data_args(p)
+    p.add_argument('--test-size', type=_share_or_count, default=None, metavar='SHARE',
+                   help='hold out this share of rows (e.g. 0.1), or this many rows, as a stratified, leak-free '
+                        'test split before the folds')
+    p.add_argument('--split-column', default=None, metavar='COLUMN',
+                   help="take the file's own train/test (and optionally val) column instead")
+    p.add_argument('--splits', default=None, metavar='PATH',
+                   help='reproduce the splits of PATH (written by --save-splits); refused if the data changed')
+    p.add_argument('--save-splits', default=None, metavar='PATH',
+                   help='write every row\'s fold (or test) to PATH (CSV) and PATH.json (fingerprints, settings)')
+    p.add_argument('--id-column', default=None, metavar='COLUMN',
+                   help='a column of row ids, written to the split file and the --json fold ids')
     p.add_argument('--tokenizer', default=None, help="hub name or local tokenizer directory (default: "
                                                      "csebuetnlp/banglabert; with neither "
                    "DATA nor --tokenizer, a small tokenizer built from the sample stands in when "
@@ -66,7 +83,8 @@ def _cmd_load(a):
     _, _, info = load_and_preprocess_data(a.data or SAMPLE_PATH, text_column=a.text_column, label_columns=a.labels,
                                           clean_text=not a.no_clean,
                                           missing_text=a.missing_text, verbose=not (a.quiet or a.json),
-                                          return_info=True, true_values=a.true_values, false_values=a.false_values)
+                                          return_info=True, true_values=a.true_values, false_values=a.false_values,
+                                          conflicts=a.conflicts)
     if a.json: print(json.dumps(info.to_dict(), ensure_ascii=False, indent=1))
     return 0
 
@@ -78,7 +96,11 @@ def _cmd_prepare(a):
                 clean_text=not a.no_clean,
                 missing_text=a.missing_text, group_duplicates=not a.no_group_duplicates,
                 fallback_to_sample_tokenizer=a.data is None and a.tokenizer is None, verbose=not (a.quiet or a.json),
-                true_values=a.true_values, false_values=a.false_values)
+                true_values=a.true_values, false_values=a.false_values, conflicts=a.conflicts,
+                test_size=a.test_size, split_column=a.split_column, splits=a.splits, id_column=a.id_column)
+    if a.save_splits:
+        path = p.save_splits(a.save_splits)
+        if not (a.quiet or a.json): print(f"\n💾 Splits written to {path} (and {path.name}.json)")
     if p.config['tokenizer_fallback'] and a.quiet: print("bangla-data: note: using the sample tokenizer "
                                                          f"{p.config['tokenizer']}", file=sys.stderr)
     if a.json: print(json.dumps(json_safe(p.to_dict()), ensure_ascii=False, indent=1))

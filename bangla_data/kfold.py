@@ -16,7 +16,7 @@ from .duplicates import conflicting_rows, text_ids
 
 # %% auto #0
 __all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'assign_folds', 'splits_from_folds', 'prepare_kfold_splits',
-           'LeakFreeKFold', 'FoldReport', 'fold_report', 'plot_fold_reports']
+           'assign_test_split', 'LeakFreeKFold', 'FoldReport', 'fold_report', 'plot_fold_reports']
 
 # %% ../nbs/13_kfold.ipynb #b8c86cf5
 def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
@@ -85,16 +85,20 @@ def _dealt_folds(strata: np.ndarray, num_folds: int, rng: np.random.Generator) -
     return fold
 
 # %% ../nbs/13_kfold.ipynb #2c2d422d
+def _group_counts(gid: np.ndarray, W: np.ndarray):
+    "`(size, C)`: rows per group, and per group the sum of each column of `W` (or rows per stratum, if `W` is 1-D)."
+    G = int(gid.max()) + 1
+    size = np.bincount(gid, minlength=G).astype(np.float64)
+    if W.ndim == 1:   # stratum ids: rows per group and stratum, without an N×S one-hot matrix
+        S = int(W.max()) + 1
+        return size, np.bincount(gid * S + W.astype(np.int64), minlength=G * S).reshape(G, S).astype(np.float64)
+    return size, np.stack([np.bincount(gid, weights=W[:, j], minlength=G) for j in range(W.shape[1])], axis=1)
+
 def _grouped_folds(gid: np.ndarray, W: np.ndarray, num_folds: int, rng: np.random.Generator) -> np.ndarray:
     ("Fold of every row when rows of one group (`gid`) must stay together, balancing the columns of `W` (or the "
      "strata, if `W` is 1-D) and the fold sizes.")
-    G = int(gid.max()) + 1
-    size = np.bincount(gid, minlength=G).astype(np.float64)
-    # stratum ids: rows per group and stratum, without an N×S one-hot matrix
-    if W.ndim == 1:
-        S = int(W.max()) + 1
-        C = np.bincount(gid * S + W.astype(np.int64), minlength=G * S).reshape(G, S).astype(np.float64)
-    else: C = np.stack([np.bincount(gid, weights=W[:, j], minlength=G) for j in range(W.shape[1])], axis=1)
+    size, C = _group_counts(gid, W)
+    G = len(size)
     k = num_folds
     tgt_c, tgt_n = C.sum(0) / k, size.sum() / k
     scale = 1.0 / np.maximum(tgt_c, 1.0)
@@ -244,14 +248,76 @@ def prepare_kfold_splits(comments, # the (cleaned) texts, one per row (identical
                          num_folds: int = 5, # how many folds
                          stratification_type: str = 'multiclass', # 'multiclass' or 'multilabel'
                          seed: int = 42, # seed of the shuffling
-                         group_duplicates: bool = True, # keep identical texts in one fold
-                         groups=None, # your own group per row (e.g. an author) that must not straddle folds
-                         label_columns=None, # label names for messages and reports
+                         *, # and by name, as in `assign_folds`: group_duplicates=True, groups=None, label_columns=None
+                         group_duplicates: bool = True, groups=None, label_columns=None,
                         ) -> list:
     ("Stratified k-fold `(train_idx, val_idx)` pairs that keep identical texts (and `groups`) on one "
      "side of every split.")
     return splits_from_folds(_assign_folds(comments, labels, num_folds, stratification_type, seed,
                                            group_duplicates, groups, label_columns), num_folds)
+
+# %% ../nbs/13_kfold.ipynb #e000ca6c
+def _split_in_two(gid: np.ndarray, W: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
+    "True for the rows of the groups placed in the part of share `frac`, balancing the columns of `W` (or strata)."
+    size, C = _group_counts(gid, W)
+    G = len(size)
+    share = np.array([frac, 1.0 - frac])[:, None]
+    tgt_c, tgt_n = share * C.sum(0), share[:, 0] * size.sum()
+    scale = 1.0 / np.maximum(tgt_c, 1.0)
+    order = np.lexsort((rng.random(G), -size))
+    fc, fn = np.zeros((2, C.shape[1])), np.zeros(2)
+    part = np.empty(G, np.int64)
+    for g in order:
+        c, s = C[g], size[g]
+        cost = (((2.0 * (fc - tgt_c) + c) * c) * scale).sum(1) + (2.0 * (fn - tgt_n) + s) * s / np.maximum(tgt_n, 1.0)
+        p = int(np.argmin(cost))
+        part[g] = p; fc[p] += c; fn[p] += s
+    return part[gid] == 0
+
+
+def assign_test_split(comments, # the (cleaned) texts, one per row (identical ones stay on one side)
+                      labels, # (N, L) 0/1 labels, or 1-D class labels
+                      test_size=0.1, # share of rows held out (0 < test_size < 1), or a number of rows
+                      stratification_type:str='multiclass', # 'multiclass' (combinations) or 'multilabel'
+                      seed:int=42, # seed of the draw
+                      group_duplicates:bool=True, # keep identical texts on one side
+                      groups=None, # your own group per row that must not straddle test and the rest
+                      label_columns=None, # label names for messages
+                     ) -> np.ndarray:
+    "Bool per row, True for the held-out test rows: stratified, with identical texts and `groups` on one side."
+    n = comments.shape[0] if hasattr(comments, 'shape') else len(comments)
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float, np.integer, np.floating)):
+        raise BanglaDataError(f"test_size must be a share (0 < test_size < 1) or a number of rows, got {test_size!r}")
+    frac = float(test_size) / n if isinstance(test_size, (int, np.integer)) and n else float(test_size)
+    if not 0 < frac < 1:
+        raise BanglaDataError(f"test_size={test_size!r} leaves no test rows or no other rows of the {n:,}; give a "
+                              "share between 0 and 1 (e.g. 0.1) or a number of rows below the row count")
+    if stratification_type not in STRATIFICATION_TYPES:
+        raise BanglaDataError(f"stratification_type must be 'multiclass' or 'multilabel', got {stratification_type!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise BanglaDataError(f"seed must be a non-negative whole number, got {seed!r}")
+    Y, names, one_d = _fold_labels(labels, n, label_columns)
+    if groups is not None and len(groups) != n:
+        raise BanglaDataError(f"groups has {len(groups):,} values but there are {n:,} comments; give one group per row")
+    tid = text_ids(comments) if group_duplicates else None
+    gid = _row_groups(tid, None if groups is None else text_ids(groups, 'groups'))
+    rng = np.random.default_rng([int(seed), 1])        # a stream of its own: the folds' draw is unchanged
+    code, counts = _combo_codes(Y)
+    strata = _pool(code, counts, max(2, int(np.ceil(1 / frac))))
+    if gid is None and (stratification_type == 'multiclass' or one_d):
+        perm = rng.permutation(n)
+        order = perm[np.argsort(strata[perm], kind='stable')]
+        i, u = np.arange(n, dtype=np.float64), rng.random()
+        test = np.empty(n, bool)
+        test[order] = np.floor((i + 1) * frac + u) > np.floor(i * frac + u)
+    else:
+        W = Y.astype(np.float64) if stratification_type == 'multilabel' and not one_d else strata
+        test = _split_in_two(np.arange(n) if gid is None else gid, W, frac, rng)
+    if not test.any() or test.all():
+        raise BanglaDataError(f"test_size={test_size!r}: the {n:,} rows "
+                              f"{'form too few groups ' if gid is not None else ''}to leave rows on both sides; "
+                              "use a larger share, more data or finer groups")
+    return test
 
 # %% ../nbs/13_kfold.ipynb #45a7b904
 class LeakFreeKFold(BaseCrossValidator):
@@ -273,7 +339,8 @@ class LeakFreeKFold(BaseCrossValidator):
         "Yield `(train_idx, val_idx)` for each fold."
         if y is None: raise BanglaDataError("LeakFreeKFold stratifies on the labels: pass y")
         yield from prepare_kfold_splits(X, y, self.n_splits, self.stratification_type, self.seed,
-                                        self.group_duplicates, groups, self.label_columns)
+                                        group_duplicates=self.group_duplicates, groups=groups,
+                                        label_columns=self.label_columns)
 
 # %% ../nbs/13_kfold.ipynb #728f282c
 @dataclass
@@ -298,7 +365,10 @@ class FoldReport:
     def __str__(self):
         overlap = '' if self.val_in_train is None else (f"; {self.val_in_train:,} validation rows "
                   f"({100 * self.val_in_train / self.table.val_rows.sum():.1f}%) have their text in the training fold")
-        return (f"{len(self.table)} folds; label rates within {self.max_deviation_pp:.2f} points of overall{overlap}\n"
+        k = int(sum(1 for i in self.table.index if i != 'test'))
+        test = (f" and a test split of {int(self.table.loc['test', 'val_rows']):,} rows (line 'test')"
+                if 'test' in self.table.index else '')
+        return (f"{k} folds{test}; label rates within {self.max_deviation_pp:.2f} points of overall{overlap}\n"
                 f"{self.table.round(2).to_string()}")
     __repr__ = __str__
 

@@ -15,7 +15,7 @@ from .env import BanglaDataError, file_row_numbers, format_rows
 from .labels import LABEL_COLUMNS, check_label_columns, label_matrix, label_report
 from .reading import read_table, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
-from .duplicates import DuplicateReport, duplicate_report
+from .duplicates import CONFLICT_POLICIES, DuplicateReport, duplicate_report, resolve_conflicts
 
 # %% auto #0
 __all__ = ['SAMPLE_PATH', 'parse_labels', 'LoadInfo', 'load_and_preprocess_data']
@@ -101,6 +101,9 @@ class LoadInfo:
     raw_texts: Optional[list] = None  # the kept rows' texts before cleaning, with `keep_raw_texts=True`
     warnings: list = field(default_factory=list)  # the warnings loading gave, also shown in the summary
     delimiter: Optional[str] = None   # the separator of a text table (detected when not the extension's)
+    conflicts: str = 'keep'           # the conflicts policy applied (`bangla_data.duplicates.resolve_conflicts`)
+    relabelled: list = field(default_factory=list)  # file rows whose labels the conflicts policy changed
+    conflict_note: str = ''           # what the conflicts policy did, in words
 
     def summary(self) -> str:
         "The printed load summary."
@@ -113,6 +116,9 @@ class LoadInfo:
         lines.append(f"   kept {self.rows_kept:,} rows; text column {self.text_column!r}; cleaning "
                      f"{'on' if self.clean_text else 'off'}")
         lines.append(f"   duplicates: {self.duplicates if self.duplicates.duplicate_rows else 'none'}")
+        if self.conflicts != 'keep':
+            rows = f" (rows {format_rows(self.relabelled)})" if self.relabelled else ''
+            lines.append(f"   {self.conflict_note}{rows}")
         lines += [f"   ⚠️  {w}" for w in self.warnings]
         lines.append(f"\n📊 Label distribution:\n{self.labels}")
         return "\n".join(lines)
@@ -124,7 +130,8 @@ class LoadInfo:
                     rows_kept=self.rows_kept, dropped={k: list(map(int, v)) for k, v in self.dropped.items()},
                     duplicates=self.duplicates.__dict__, labels=self.labels.to_dict(), clean_text=self.clean_text,
                     clean_options=dict(self.clean_options), seconds=round(self.seconds, 4),
-                    warnings=list(self.warnings), delimiter=self.delimiter)
+                    warnings=list(self.warnings), delimiter=self.delimiter, conflicts=self.conflicts,
+                    relabelled=list(map(int, self.relabelled)))
 
 # %% ../nbs/05_loading.ipynb #44a1ed9e
 def _close(name, cols) -> Optional[str]:
@@ -170,12 +177,15 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                              true_values=None, # more spellings of a label 1, e.g. ['yes'] (explicit, never guessed)
                              false_values=None, # more spellings of a label 0, e.g. ['no']
                              split:str|None=None, # the split, when `data_path` is a 🤗 `DatasetDict`
+                             conflicts:str='keep', # copies of a text with other labels: keep, drop, majority, union
                             ):
     "Load comments and 0/1 labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L)."
     t0 = time.perf_counter()
     cols = check_label_columns(label_columns)
     if missing_text not in ('drop', 'error', 'keep'):
         raise BanglaDataError(f"missing_text must be 'drop', 'error' or 'keep', got {missing_text!r}")
+    if conflicts not in CONFLICT_POLICIES:
+        raise BanglaDataError(f"conflicts must be one of {list(CONFLICT_POLICIES)}, got {conflicts!r}")
     clean_options = check_clean_options(clean_options)
     source = source_name(data_path, split)
     df = read_table(data_path, encoding=encoding, split=split)
@@ -214,6 +224,16 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
             if keep_raw_texts: before = [t for t, k in zip(before, keep) if k]
             labels, rows = labels[keep], rows[keep]
         else: dropped = {k: [] for k in dropped}
+    dups = duplicate_report(texts, labels)          # what the file holds, before the conflicts policy
+    res = resolve_conflicts(texts, labels, conflicts)
+    relabelled = rows[res.relabelled].tolist()
+    if conflicts == 'drop':
+        dropped["conflicting labels (conflicts='drop')"] = rows[~res.keep].tolist()
+        if not res.keep.all():
+            texts = [t for t, k in zip(texts, res.keep) if k]
+            if keep_raw_texts: before = [t for t, k in zip(before, res.keep) if k]
+            labels, rows = labels[res.keep], rows[res.keep]
+    else: labels = res.labels
     if len(labels) > 1:
         pos = labels.sum(0)
         for what, flat in (('no positive row (all 0)', pos == 0), ('only positive rows (all 1)', pos == len(labels))):
@@ -221,8 +241,9 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                 warn(f"{source}: label column(s) {[c for c, f in zip(cols, flat) if f]} have {what} among the "
                      f"{len(labels):,} rows kept: nothing can be learned from such a label, and its class weight is "
                      "1.0; check the column or leave it out of label_columns")
-    info = LoadInfo(source, text_col, cols, len(df), len(texts), dropped, duplicate_report(texts, labels),
+    info = LoadInfo(source, text_col, cols, len(df), len(texts), dropped, dups,
                     label_report(labels, cols), rows, clean_text, clean_options, time.perf_counter() - t0,
-                    before if keep_raw_texts else None, notes, df.attrs.get('delimiter'))
+                    before if keep_raw_texts else None, notes, df.attrs.get('delimiter'), conflicts, relabelled,
+                    str(res))
     if verbose: print(info.summary())
     return (texts, labels, info) if return_info else (texts, labels)

@@ -40,9 +40,20 @@ class Prepared:
     config: dict
     timings: dict = field(default_factory=dict)
     warnings: dict = field(default_factory=dict)   # step ('load', 'tokenizer', 'cache', 'folds') -> messages
+    test_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # the held-out test rows
+    fold_ids: Optional[np.ndarray] = None  # per row: validation fold 0 … k-1, -1 for test, -2 train-only
+    row_ids: Optional[np.ndarray] = None   # per row: its file row (header = 1) or the DataFrame's index label
+    ids: Optional[np.ndarray] = None       # per row: the `id_column` value
+    raw_texts: Optional[list] = None       # per row: the text as in the file (with `keep_raw_texts=True`)
+    views: Optional[dict] = None   # several tokenizers: view -> name, tokenizer, max_length, tokenized, cache, lengths
 
     @property
     def num_folds(self) -> int: return len(self.splits)
+
+    @property
+    def tokenized_views(self):
+        "What the loaders get: the `TokenizedData`, or with several tokenizers a dict of view name -> `TokenizedData`."
+        return {v: d['tokenized'] for v, d in self.views.items()} if self.views else self.tokenized
 
     def class_weights(self, k: int, # the fold
                       method: str = 'ratio', # 'ratio', 'sqrt', 'log' or 'effective'
@@ -72,15 +83,66 @@ class Prepared:
         from bangla_data.loaders import create_data_loaders
         train_idx, val_idx = self._split(k)
         loader_kwargs.setdefault('seed', self.config.get('seed', 42))
-        train, val = create_data_loaders(self.tokenized, train_idx, val_idx, batch_size=batch_size,
+        train, val = create_data_loaders(self.tokenized_views, train_idx, val_idx, batch_size=batch_size,
                                          num_workers=num_workers, **loader_kwargs)
         return train, val, self.class_weights(k, weight_method, max_weight)
 
     def file_rows(self, index, # positions in the loaded data, e.g. a batch's `index`
                  ):
-        ("Row numbers in the data file (header = row 1) of positions `index` (e.g. a batch's `index`), to "
-         "map predictions back.")
-        return self.load_info.row_numbers[np.asarray(index, dtype=np.int64)]
+        ("Row numbers in the data file (header = row 1), or a DataFrame's index labels, of positions `index` "
+         "(e.g. a batch's `index`).")
+        rows = self.load_info.row_numbers if self.row_ids is None else self.row_ids
+        return rows[np.asarray(index, dtype=np.int64)]
+
+    @property
+    def test_indices(self) -> np.ndarray:
+        "Positions of the held-out test rows: in no fold's training or validation rows."
+        return self.test_idx
+
+    def test_loader(self, batch_size: int = 32, # rows per batch
+                    num_workers: int = 0, # DataLoader workers
+                    **loader_kwargs, # more options of `create_data_loaders`
+                   ):
+        "A loader over the test rows: in row order, not shuffled, with `index` in every batch."
+        from bangla_data.loaders import create_data_loaders
+        if not len(self.test_idx):
+            raise BanglaDataError("there is no test split: pass test_size=, split_column= or splits= to prepare")
+        loader_kwargs.setdefault('seed', self.config.get('seed', 42))
+        return create_data_loaders(self.tokenized_views, self.splits[0][0], self.test_idx, batch_size=batch_size,
+                                   num_workers=num_workers, **loader_kwargs)[1]
+
+    def split_table(self) -> pd.DataFrame:
+        "Each row's place: `row` (file row or index label), `id` (with `id_column`), `fold` (0…k-1, 'test', 'train')."
+        from bangla_data.splits import splits_frame
+        return splits_frame(self.fold_ids, self.file_rows(np.arange(len(self.comments))), self.ids)
+
+    def save_splits(self, path, # the CSV to write; the JSON sidecar goes to `path` + '.json'
+                   ):
+        "Write the folds and test split (CSV, one line per row) and a sidecar, for `prepare(..., splits=path)`."
+        from bangla_data.splits import save_splits
+        keys = ('data', 'text_column', 'label_columns', 'num_folds', 'stratification_type', 'group_duplicates',
+                'seed', 'test_size', 'split_column', 'conflicts', 'id_column', 'clean_text', 'clean_options')
+        return save_splits(path, self.fold_ids, self.file_rows(np.arange(len(self.comments))), self.comments,
+                           self.labels, ids=self.ids, settings={k: self.config.get(k) for k in keys})
+
+    def predictions_table(self, index, # positions of the predicted rows (a batch's `index`)
+                          probs, # (len(index), L) probabilities
+                          fold=None, # the fold that predicted them (default: each row's own fold, or 'test')
+                         ) -> pd.DataFrame:
+        "Predictions as rows: index, row, id, text (if kept), cleaned text, true labels, `prob_<label>`, fold."
+        from bangla_data.results import predictions_table
+        from bangla_data.splits import fold_names
+        idx = np.asarray(index.detach().cpu().numpy() if hasattr(index, 'detach') else index, dtype=np.int64)
+        if fold is None and len(idx) and 0 <= idx.min() and idx.max() < len(self.comments):
+            fold = fold_names(self.fold_ids[idx])
+        return predictions_table(idx, probs, self.comments, self.labels, self.label_columns,
+                                 self.file_rows(np.arange(len(self.comments))), self.ids, self.raw_texts, fold)
+
+    def out_of_fold(self):
+        "An `OutOfFold` collector: `add(index, probs, fold)` per fold, then `finalize()`: each non-test row once."
+        from bangla_data.results import OutOfFold
+        return OutOfFold(self.predictions_table, np.flatnonzero(self.fold_ids >= 0), len(self.comments),
+                         self.fold_ids)
 
     def folds(self, **kwargs):
         "Iterate `(train_loader, val_loader, pos_weight)` over every fold."
@@ -113,13 +175,20 @@ class Prepared:
             out.append(f"\n🧹 Cleaning effect on the tokenizer ({self.unk['rows']:,} rows): [UNK] "
                        f"{100 * self.unk['raw']:.2f}% of tokens on raw text, "
                        f"{100 * self.unk['clean']:.2f}% after cleaning")
-        out.append(f"\n📏 Token lengths ({self.config['tokenizer']}):\n{self.length_report}")
-        c = self.cache
-        out.append(f"\n📦 Tokenization cache: {c['status']} in {c['seconds']:.2f} s; {c['bytes'] / 1e6:.2f} MB"
-                   + (f" at {c['path']}" if c.get('path') else '') + note('cache'))
+        per_view = self.views or {None: dict(name=self.config['tokenizer'], length_report=self.length_report,
+                                             cache=self.cache)}
+        for i, (v, d) in enumerate(per_view.items()):   # one tokenizer: one section each, as always
+            head = d['name'] if v is None else f"view {v!r}: {d['name']}, max_length={d['max_length']}"
+            out.append(f"\n📏 Token lengths ({head}):\n{d['length_report']}")
+            c = d['cache']
+            where = '' if v is None else f' ({v})'
+            out.append(f"\n📦 Tokenization cache{where}: {c['status']} in {c['seconds']:.2f} s; "
+                       f"{c['bytes'] / 1e6:.2f} MB" + (f" at {c['path']}" if c.get('path') else '')
+                       + (note('cache') if i == len(per_view) - 1 else ''))
         out.append(f"\n🔀 Folds ({self.config['stratification_type']}, "
                    f"group_duplicates={self.config['group_duplicates']}, "
-                   f"seed={self.config['seed']}):{note('folds')}\n{self.fold_report}")
+                   f"seed={self.config['seed']}{self.config.get('split_source', '')}):{note('folds')}\n"
+                   f"{self.fold_report}")
         out.append("\n⚖️  Class weights per fold (pos_weight = negatives/positives on the fold's training "
                    f"rows):\n{self.weights_table().round(3).to_string()}")
         return "\n".join(out)
@@ -134,7 +203,11 @@ class Prepared:
                                table=json_safe(fr.to_dict('records'))),
                     class_weights={str(k): [round(float(x), 6) for x in row] for k,
                                    row in self.weights_table().iterrows()},
-                    timings={k: round(v, 4) for k, v in self.timings.items()}, warnings=self.warnings)
+                    timings={k: round(v, 4) for k, v in self.timings.items()}, warnings=self.warnings,
+                    splits=json_safe(self.split_table().to_dict('list')),
+                    **({'views': {v: dict(tokenizer=d['name'], max_length=d['max_length'],
+                                          lengths=d['length_report'].to_dict(), cache=d['cache'])
+                                  for v, d in self.views.items()}} if self.views else {}))
 
 def json_safe(o, # a dict, list, NumPy array or scalar
              ):
@@ -148,10 +221,10 @@ def json_safe(o, # a dict, list, NumPy array or scalar
 
 # %% ../nbs/17_pipeline.ipynb #37402f41
 def prepare(data=None, # a file or DataFrame of comments (default: the bundled sample)
-            tokenizer='csebuetnlp/banglabert', # a hub name, a local directory or a tokenizer object
+            tokenizer='csebuetnlp/banglabert', # a hub name, a directory or a tokenizer; or a dict: view name -> one
             text_column:str='comment_text', # the column holding the comments
             label_columns=None, # the 0/1 label columns (default: `LABEL_COLUMNS`)
-            max_length:int=128, # tokens per comment after truncation
+            max_length:int=128, # tokens per comment after truncation (with several tokenizers: or a dict per view)
             num_folds:int=5, # cross-validation folds
             stratification_type:str='multiclass', # 'multiclass' (label combinations) or 'multilabel'
             cache_dir=None, # the tokenization cache (default: `default_cache_dir()`)
@@ -167,9 +240,15 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             true_values=None, # more spellings of a label 1, e.g. ['yes'] (see `load_and_preprocess_data`)
             false_values=None, # more spellings of a label 0, e.g. ['no']
             split:str|None=None, # the split, when `data` is a 🤗 `DatasetDict`
+            conflicts:str='keep', # identical texts with other labels: 'keep', 'drop', 'majority' or 'union'
+            test_size=None, # hold out this share (or number) of rows, stratified and leak-free, before the folds
+            split_column:Optional[str]=None, # take the file's own 'train'/'test'(/'val') column instead
+            splits=None, # a split file from `Prepared.save_splits`: reproduce exactly those splits
+            id_column:Optional[str]=None, # a column of row ids, carried to every table and split file
+            keep_raw_texts:bool=False, # keep the texts as in the file, for `predictions_table` (memory)
            ) -> Prepared:
     "Load, clean, tokenize (cached), split into leak-free stratified folds and report: the design's complete data flow."
-    from bangla_data.kfold import prepare_kfold_splits, fold_report   # scikit-learn: imported when needed
+    from bangla_data.splits import make_splits, split_report   # scikit-learn: imported when needed
     notes = {}
     @contextlib.contextmanager
     def step(name):
@@ -188,44 +267,76 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
         comments, labels, info = load_and_preprocess_data(data, text_column=text_column, label_columns=label_columns,
                                                           clean_text=clean_text, clean_options=clean_options,
                                                           missing_text=missing_text, verbose=False, return_info=True,
-                                                          keep_raw_texts=report_unk and clean_text,
+                                                          keep_raw_texts=(report_unk and clean_text) or keep_raw_texts,
+                                                          conflicts=conflicts,
                                                           true_values=true_values, false_values=false_values,
                                                           split=split)
     timings['load'] = time.perf_counter() - t
     t = time.perf_counter()
-    tokenizer_name = tokenizer if isinstance(tokenizer, (str, os.PathLike)) else getattr(tokenizer, 'name_or_path',
-                                                                                         type(tokenizer).__name__)
-    fell_back = False
-    try: tok = load_tokenizer(tokenizer)
-    except BanglaDataError as e:
-        if not fallback_to_sample_tokenizer: raise
-        tok = sample_tokenizer()
-        notes['tokenizer'] = [f"{e} Falling back to a small WordPiece tokenizer built from the bundled sample "
-                              f"({tok.name_or_path}), so the flow runs offline; pass --tokenizer DIR for a real one."]
-        tokenizer_name, fell_back = tok.name_or_path, True
-    max_length = check_max_length(tok, max_length)  # the one rule (bangla_data.tokenizer), before any work
-    if tok.pad_token_id is None:
-        raise BanglaDataError(f"tokenizer {tokenizer_name!r} has no pad token; set one first (tokenizer.pad_token = "
-                              "tokenizer.unk_token)")
+    specs = dict(tokenizer) if isinstance(tokenizer, dict) else {None: tokenizer}   # view name -> tokenizer
+    if not specs: raise BanglaDataError("tokenizer is an empty dict: give view names and tokenizers, e.g. "
+                                        "{'teacher': 'csebuetnlp/banglabert', 'student': DIR}")
+    if isinstance(max_length, dict) and (None in specs or set(max_length) != set(specs)):
+        raise BanglaDataError(f"max_length={max_length} does not match the tokenizers: "
+                              + ("give one number for a single tokenizer" if None in specs else
+                                 f"give one number, or one per view ({list(specs)})"))
+    views, fell_back = {}, False
+    for view, spec in specs.items():
+        tokenizer_name = spec if isinstance(spec, (str, os.PathLike)) else getattr(spec, 'name_or_path',
+                                                                                   type(spec).__name__)
+        try:
+            try: tok = load_tokenizer(spec)
+            except BanglaDataError as e:
+                if not fallback_to_sample_tokenizer: raise
+                tok = sample_tokenizer()
+                notes.setdefault('tokenizer', []).append(
+                    f"{e} Falling back to a small WordPiece tokenizer built from the bundled sample "
+                    f"({tok.name_or_path}), so the flow runs offline; pass --tokenizer DIR for a real one.")
+                tokenizer_name, fell_back = tok.name_or_path, True
+            # the one rule (bangla_data.tokenizer), before any work
+            ml = check_max_length(tok, max_length[view] if isinstance(max_length, dict) else max_length)
+            if tok.pad_token_id is None:
+                raise BanglaDataError(f"tokenizer {tokenizer_name!r} has no pad token; set one first "
+                                      "(tokenizer.pad_token = tokenizer.unk_token)")
+        except BanglaDataError as e:
+            if view is None: raise
+            raise BanglaDataError(f"view {view!r}: {e}") from None
+        views[view] = dict(name=str(tokenizer_name), tokenizer=tok, max_length=ml)
+    tok, tokenizer_name, max_length = (next(iter(views.values()))[k] for k in ('tokenizer', 'name', 'max_length'))
     timings['tokenizer'] = time.perf_counter() - t
     if report_unk and clean_text:
         t = time.perf_counter()
-        raw, info.raw_texts = info.raw_texts, None   # only needed here; do not keep a second copy of every text
+        raw = info.raw_texts
+        if not keep_raw_texts: info.raw_texts = None   # only needed here; do not keep a second copy of every text
         unk = unk_rates(raw, comments, tok, seed=seed)
         timings['unk_report'] = time.perf_counter() - t
     else: unk = None
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    t = time.perf_counter()
     cleaning = dict(clean_text=clean_text, **(clean_options or {}))
-    with step('cache'):
-        td = get_or_create_tokenized_dataset(comments, labels, tok, max_length, cache_dir, cleaning=cleaning,
-                                             verbose=False)
-    timings['tokenize'] = time.perf_counter() - t
-    ci = getattr(td, 'cache_info', None) or {}
-    cache = dict(status=ci.get('status', 'unknown'), seconds=timings['tokenize'], bytes=int(ci.get('bytes', td.nbytes)),
-                 path=ci.get('path'))
-    lengths = token_length_report(td, comments, tok)
+    for d in views.values():   # one cache entry per tokenizer, each the entry it would be alone
+        t = time.perf_counter()
+        with step('cache'):
+            td = get_or_create_tokenized_dataset(comments, labels, d['tokenizer'], d['max_length'], cache_dir,
+                                                 cleaning=cleaning, verbose=False)
+        seconds = time.perf_counter() - t
+        ci = getattr(td, 'cache_info', None) or {}
+        d.update(tokenized=td, cache=dict(status=ci.get('status', 'unknown'), seconds=seconds,
+                                          bytes=int(ci.get('bytes', td.nbytes)), path=ci.get('path')),
+                 length_report=token_length_report(td, comments, d['tokenizer']))
+    timings['tokenize'] = sum(d['cache']['seconds'] for d in views.values())
+    td, cache, lengths = (next(iter(views.values()))[k] for k in ('tokenized', 'cache', 'length_report'))
     t = time.perf_counter()
+    table = []
+    def column(name, what):
+        "The values of column `name` of the data for the kept rows (the table is read again, once)."
+        if not table: table.append(read_table(data, split=split))
+        if name not in table[0].columns: raise BanglaDataError(f"{what} column {name!r} not found; the data "
+                                                               f"has columns {list(table[0].columns)}")
+        return table[0][name].to_numpy(dtype=object)[info.row_numbers - FILE_ROW_OFFSET]
+    positions = info.row_numbers - FILE_ROW_OFFSET
+    row_ids = data.index.to_numpy()[positions] if isinstance(data, pd.DataFrame) else info.row_numbers
+    ids = None if id_column is None else column(id_column, 'id')
+    split_values = None if split_column is None else column(split_column, 'split')
     if groups is not None and not isinstance(groups, str):
         groups = np.asarray(groups)
         # align with kept rows
@@ -235,25 +346,33 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             raise BanglaDataError(f"groups has {len(groups):,} values, but the data has {info.rows_read:,} rows "
                                   f"({info.rows_kept:,} kept): "
                                   "give one group per row of the file, or the name of a column")
-    elif isinstance(groups, str):
-        df = read_table(data, split=split)
-        if groups not in df.columns: raise BanglaDataError(f"groups column {groups!r} not found; the data has "
-                                                           f"columns {list(df.columns)}")
-        groups = df[groups].to_numpy(dtype=object)[info.row_numbers - FILE_ROW_OFFSET]
+    elif isinstance(groups, str): groups = column(groups, 'groups')
     with step('folds'):
-        splits = prepare_kfold_splits(comments, labels, num_folds=num_folds, stratification_type=stratification_type,
-                                      seed=seed, group_duplicates=group_duplicates, groups=groups,
-                                      label_columns=label_columns)
+        splits, test_idx, fold_ids = make_splits(comments, labels, num_folds=num_folds,
+                                                 stratification_type=stratification_type, seed=seed,
+                                                 group_duplicates=group_duplicates, groups=groups,
+                                                 label_columns=label_columns, test_size=test_size,
+                                                 split_values=split_values, splits_path=splits, rows=row_ids,
+                                                 ids=ids)
     timings['folds'] = time.perf_counter() - t
-    report = fold_report(splits, labels, label_columns, comments)
-    config = dict(data=info.source, tokenizer=str(tokenizer_name),
+    report = split_report(splits, test_idx, labels, label_columns, comments)
+    source = (f", {len(test_idx):,} test rows from " + (f"test_size={test_size}" if test_size is not None else
+              f"column {split_column!r}" if split_column else f"{splits}") if len(test_idx) else
+              f", from {splits}" if splits is not None else '')
+    config = dict(data=info.source, tokenizer=str(tokenizer_name) if None in views else
+                  {v: d['name'] for v, d in views.items()},
                   text_column=info.text_column,
-                  label_columns=label_columns, max_length=int(max_length), num_folds=int(num_folds),
+                  label_columns=label_columns, num_folds=int(num_folds),
+                  max_length=int(max_length) if None in views else {v: d['max_length'] for v, d in views.items()},
                   stratification_type=stratification_type,
                   group_duplicates=group_duplicates, seed=seed, cache_dir=str(cache_dir), tokenizer_fallback=fell_back,
                   clean_text=clean_text, clean_options=dict(clean_options or {}),
-                  true_values=true_values, false_values=false_values)
+                  true_values=true_values, false_values=false_values, conflicts=conflicts,
+                  test_size=test_size, split_column=split_column, splits=None if splits is None else str(splits),
+                  id_column=id_column, split_source=source)
     p = Prepared(comments, labels, label_columns, tok, td, splits, info, report, lengths, unk, cache, config, timings,
-                 {k: v for k, v in notes.items() if v})
+                 {k: v for k, v in notes.items() if v}, test_idx=test_idx, fold_ids=fold_ids, row_ids=row_ids,
+                 ids=ids, raw_texts=info.raw_texts if keep_raw_texts else None,
+                 views=None if None in views else views)
     if verbose: print(p.summary())
     return p

@@ -109,7 +109,7 @@ def _detect_sep(path: Path, sep: str, encoding: str, header: list) -> str:
 
 # %% ../nbs/02_reading.ipynb #19a6a8aa
 def _is_hf(source, kind: str) -> bool:
-    "Whether `source` is a 🤗 datasets object of class `kind` ('Dataset', 'DatasetDict', …), without importing datasets."
+    "Whether `source` is a 🤗 datasets object of class `kind` (e.g. 'Dataset'), without importing datasets."
     return any(c.__name__ == kind and c.__module__.split('.')[0] == 'datasets' for c in type(source).__mro__)
 
 def source_name(source, # what `read_table` reads

@@ -186,10 +186,8 @@ class TokenizedData:
 
     @classmethod
     def from_hf_dataset(cls, ds, # a 🤗 `Dataset` with `input_ids` (lists) and `labels` (one list of 0/1 per row)
-                        pad_token_id:int, # the id that pads rows
-                        max_length:int, # the longest row allowed
-                        special_token_ids=(), # ids masking never replaces
-                        mask_token_id:Optional[int]=None, # the id masking writes, or None
+                        pad_token_id:int, max_length:int, # as for `TokenizedData`
+                        special_token_ids=(), mask_token_id:Optional[int]=None, # as for `TokenizedData`
                        ) -> 'TokenizedData':
         "A `TokenizedData` from a 🤗 `Dataset` of token ids and labels (the inverse of `to_hf_dataset`)."
         return from_hf_dataset(ds, pad_token_id, max_length, special_token_ids, mask_token_id)

@@ -28,7 +28,7 @@ def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indic
                      batch_size:int=32, # rows per batch
                      num_workers:int=0, # DataLoader worker processes
                     ) -> BatchLoader:
-    "A loader over `dataset` in its row order (no shuffling, `index` in every batch), sharded over ranks if distributed."
+    "A loader over `dataset` in its row order (not shuffled, `index` in every batch), sharded over ranks."
     sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=False, group_by_length=False)
     return BatchLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
                        collate_fn=partial(collate_batch, pad_token_id=dataset.pad_token_id))

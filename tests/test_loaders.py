@@ -161,14 +161,22 @@ def _record_init(worker_id):
     os.environ["BD_TEST_WORKER_INIT"] = str(worker_id)
 
 
+_ARRIVED = []
+
+def _count_arrival(arrays):
+    "What an `ArrayBatch` becomes in the training process (`tensor_batch`), counted."
+    from bangla_data.loaders import tensor_batch
+    _ARRIVED.append(1)
+    return tensor_batch(arrays)
+
+
 def test_worker_channels_and_init_fn(real_data, monkeypatch):
     "BatchLoader workers send arrays (turned back into tensors); plain DataLoader workers send tensors; both run the user's init."
     from torch.utils.data import DataLoader
     from bangla_data.dataset import collate_batch
     from bangla_data.loaders import ArrayBatch, BatchLoader, LengthGroupedBatchSampler
-    arrived = []                                                      # batches that came through the pipe as arrays
-    to_tensors = ArrayBatch.tensors
-    monkeypatch.setattr(ArrayBatch, 'tensors', lambda self: (arrived.append(1), to_tensors(self))[1])
+    arrived = _ARRIVED                     # batches that came through the pipe as arrays, counted where they arrive
+    monkeypatch.setattr(ArrayBatch, '__reduce__', lambda self: (_count_arrival, (dict(self),)))
     tr = np.arange(0, len(real_data), 3)
     ds = _InitRecorder(real_data, tr, mask_prob=.1, weights=np.linspace(1, 2, len(real_data)))
     got = {}

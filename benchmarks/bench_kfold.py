@@ -24,17 +24,7 @@ import design_kfold  # noqa: E402
 from bangla_data.kfold import fold_report, prepare_kfold_splits  # noqa: E402
 from bangla_data.loading import load_and_preprocess_data  # noqa: E402
 
-LABELS = ['bully', 'sexual', 'religious', 'threat', 'spam']
-
-
-def best_time(fn, repeats):
-    "Best wall time of `repeats` calls, and the last result."
-    best, out = float('inf'), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from bench_common import LABELS, best_time  # noqa: E402
 
 
 def main():

@@ -19,21 +19,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 ROOT = HERE.parent
 SHARED = Path(os.environ.get("BANGLA_DATA_SHARED", ROOT.parent / "shared"))
-LABELS = ["bully", "sexual", "religious", "threat", "spam"]
+from bench_common import LABELS, load_repeated as load  # noqa: E402
 
 import design_loaders as design
 from design_cache import get_or_create_tokenized_dataset as design_tokenize
 from bangla_data.loading import load_and_preprocess_data
 from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.loaders import create_data_loaders
-
-
-def load(csv, rows):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        comments, labels = load_and_preprocess_data(csv, text_column="comment", label_columns=LABELS, verbose=False)
-    rep = np.resize(np.arange(len(comments)), rows)
-    return [comments[i] for i in rep], labels[rep]
 
 
 def epoch(loader):

@@ -25,17 +25,7 @@ from bangla_data.loading import load_and_preprocess_data
 from bangla_data.metrics import multilabel_report, prob_column, tune_thresholds
 
 HERE = Path(__file__).resolve().parent
-LABELS = ['bully', 'sexual', 'religious', 'threat', 'spam']
-
-
-def best_time(fn, repeats):
-    "Best wall time of `repeats` calls, and the last result."
-    best, out = float('inf'), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from bench_common import LABELS, best_time  # noqa: E402
 
 
 def sklearn_thresholds(Y, P):

@@ -6,7 +6,7 @@ Tests that read them carry the `shared` marker; the docs tests carry `docs` (see
 collection, and a skipped `shared` or `docs` test is reported as failed.
 """
 import importlib.util
-import os
+import os, sys
 from pathlib import Path
 import pytest
 
@@ -106,3 +106,34 @@ def cyberbully():
 def toxic():
     "The cleaned toxic-comment texts and labels."
     return load_real(TOXIC_CSV, "text", TOXIC_LABELS)
+
+
+TORCHRUN_2 = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2"]
+"The command that starts a script on two ranks (gloo, CPU) in the tests."
+
+
+def digest(*arrays) -> str:
+    "A hash of arrays' bytes, to compare what two ranks (or two runs) hold."
+    import hashlib
+    import numpy as np
+    h = hashlib.sha256()
+    for a in arrays: h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
+    return h.hexdigest()
+
+
+def cyberbully_rows(rows: int):
+    "The first `rows` cleaned cyberbullying comments and their labels, loaded quietly."
+    comments, labels = load_real(CYBERBULLY_CSV, "comment", CYBERBULLY_LABELS)
+    return comments[:rows], labels[:rows]
+
+
+def torchrun_ranks(script, tmp_path, rows: int) -> dict:
+    "Run a ddp_*_script.py on two ranks over `rows` real comments (shared cache in `tmp_path`); its JSON result."
+    import json, subprocess
+    out, cache = tmp_path / "ranks.json", tmp_path / "cache"
+    cache.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    r = subprocess.run(TORCHRUN_2 + [str(script), str(out), str(cache), str(rows)], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return json.loads(out.read_text())

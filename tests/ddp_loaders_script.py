@@ -11,28 +11,18 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, BANGLABERT_DIR
-
-
-def digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays: h.update(np.ascontiguousarray(np.asarray(a)).tobytes())
-    return h.hexdigest()
+from conftest import BANGLABERT_DIR, cyberbully_rows, digest
 
 
 def main(out_json: str, cache_dir: str, rows: int):
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     from transformers import AutoTokenizer
-    from bangla_data.loading import load_and_preprocess_data
     from bangla_data.cache import get_or_create_tokenized_dataset
     from bangla_data.kfold import prepare_kfold_splits
     from bangla_data.loaders import create_data_loaders
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        comments, labels = load_and_preprocess_data(CYBERBULLY_CSV, text_column="comment", label_columns=CYBERBULLY_LABELS, verbose=False)
-    comments, labels = comments[:rows], labels[:rows]
+    comments, labels = cyberbully_rows(rows)
     tok = AutoTokenizer.from_pretrained(str(BANGLABERT_DIR))
     t0 = time.perf_counter()
     out = io.StringIO()

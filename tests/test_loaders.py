@@ -12,7 +12,7 @@ from bangla_data.dataset import IndexedDataset
 from bangla_data.weights import label_sample_weights
 from bangla_data.loaders import create_data_loaders
 from bangla_data.loading import load_and_preprocess_data
-from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
+from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, torchrun_ranks
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.shared   # every test here reads the real comments and BanglaBERT in ../shared
@@ -44,14 +44,7 @@ def _split(n, seed=0):
 
 # ----------------------------------------------------------------------------------------------- torchrun, 2 ranks
 def test_torchrun_two_ranks(tmp_path):
-    out, cache = tmp_path / "ranks.json", tmp_path / "cache"
-    cache.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           str(HERE / "ddp_loaders_script.py"), str(out), str(cache), "5001"]   # 5,001 rows: an odd fold size somewhere
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res = torchrun_ranks(HERE / "ddp_loaders_script.py", tmp_path, 5001)   # 5,001 rows: an odd fold size somewhere
     r0, r1 = res["ranks"]
     train, val = np.array(res["train_idx"]), np.array(res["val_idx"])
     assert (r0["rank"], r1["rank"], r0["world"]) == (0, 1, 2)

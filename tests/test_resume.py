@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import TORCHRUN_2
+
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / 'resume_script.py'
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(HERE.parent), 'HF_HUB_OFFLINE': '1'}
 
 
 def _run(*args, torchrun=False, killed=False):
-    cmd = ([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nnodes=1', '--nproc_per_node=2']
-           if torchrun else [sys.executable]) + [str(SCRIPT)] + [str(a) for a in args]
+    cmd = (TORCHRUN_2 if torchrun else [sys.executable]) + [str(SCRIPT)] + [str(a) for a in args]
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     if killed: assert r.returncode != 0, "the 'part' run should have been killed"
     else: assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]

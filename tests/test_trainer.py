@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip('accelerate')
+from conftest import TORCHRUN_2  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / 'trainer_script.py'
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(HERE.parent), 'HF_HUB_OFFLINE': '1'}
@@ -37,8 +38,7 @@ def test_resume_from_checkpoint_continues_on_the_exact_next_batch(tmp_path, wher
 
 def test_torchrun_two_ranks_train_their_own_shards_and_predict_each_row_once(tmp_path):
     out = tmp_path / 'ranks.json'
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nnodes=1', '--nproc_per_node=2', str(SCRIPT),
-           str(out), str(tmp_path / 'cache'), str(tmp_path / 'run'), 'ranks']
+    cmd = TORCHRUN_2 + [str(SCRIPT), str(out), str(tmp_path / 'cache'), str(tmp_path / 'run'), 'ranks']
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-4000:]
     r0, r1 = (json.loads((tmp_path / f'ranks.{i}.json').read_text()) for i in (0, 1))

@@ -15,7 +15,7 @@ from bangla_data.env import BanglaDataError
 from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.kfold import prepare_kfold_splits
 from bangla_data.loaders import create_data_loaders, to_device
-from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, MBERT_DIR
+from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, MBERT_DIR, torchrun_ranks
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.shared
@@ -138,14 +138,7 @@ def test_single_view_unchanged(real):
 
 
 def test_torchrun_two_ranks_views(tmp_path):
-    out, cache = tmp_path / "ranks.json", tmp_path / "cache"
-    cache.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1", "--nproc_per_node=2",
-           str(HERE / "ddp_views_script.py"), str(out), str(cache), "5001"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    res = json.loads(out.read_text())
+    res = torchrun_ranks(HERE / "ddp_views_script.py", tmp_path, 5001)
     r0, r1 = res["ranks"]
     train, val = np.array(res["train_idx"]), np.array(res["val_idx"])
     assert (r0["rank"], r1["rank"], r0["world"]) == (0, 1, 2)

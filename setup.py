@@ -18,7 +18,7 @@ min_python = cfg['min_python']
 
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-extras = {'dev': dev_requirements, 'normalizer': ['csebuetnlp-normalizer>=1.0'], 'hf': ['datasets>=2.14', 'accelerate>=1.0']}
+extras = {'dev': dev_requirements, 'hf': ['datasets>=2.14', 'accelerate>=1.0']}
 
 setuptools.setup(
     name=cfg['lib_name'],

@@ -23,6 +23,11 @@ def _add_data_args(p):
     p.add_argument('--labels', type=_labels_arg, default=list(LABEL_COLUMNS),
                    help='comma-separated label columns (default: %s)' % ','.join(LABEL_COLUMNS))
     p.add_argument('--no-clean', action='store_true', help='do not clean the text (default: clean)')
+    p.add_argument('--no-normalizer', action='store_true',
+                   help="clean without BanglaBERT's normalizer, NFC only (for a model pretrained without it)")
+    p.add_argument('--emoji', choices=['keep', 'remove', 'name', 'placeholder'], default='keep',
+                   help='emoji: keep (split off from words), remove, or write their name or a placeholder '
+                        '(default: %(default)s)')
     p.add_argument('--missing-text', choices=['drop', 'error', 'keep'], default='drop',
                    help='rows whose text is missing or empty: drop with a warning, error, or keep as "" '
                         '(default: %(default)s)')
@@ -77,11 +82,18 @@ def _add_cache_args(p):
                                                      '~/.cache/bangla_data)')
     p.add_argument('--json', action='store_true', help='print JSON instead of a table')
 
+# %% ../nbs/18_cli.ipynb #8580a1f8
+def _clean_options(a) -> dict:
+    "The `clean_options` the command line asks for (only what differs from the defaults)."
+    opts = {'use_normalizer': False} if a.no_normalizer else {}
+    if a.emoji != 'keep': opts['emoji'] = a.emoji
+    return opts
+
 # %% ../nbs/18_cli.ipynb #81368f76
 def _cmd_load(a):
     from bangla_data.loading import load_and_preprocess_data, SAMPLE_PATH
     _, _, info = load_and_preprocess_data(a.data or SAMPLE_PATH, text_column=a.text_column, label_columns=a.labels,
-                                          clean_text=not a.no_clean,
+                                          clean_text=not a.no_clean, clean_options=_clean_options(a),
                                           missing_text=a.missing_text, verbose=not (a.quiet or a.json),
                                           return_info=True, true_values=a.true_values, false_values=a.false_values,
                                           conflicts=a.conflicts)
@@ -93,7 +105,7 @@ def _cmd_prepare(a):
     p = prepare(a.data, tokenizer=a.tokenizer or 'csebuetnlp/banglabert', text_column=a.text_column,
                 label_columns=a.labels, max_length=a.max_length,
                 num_folds=a.folds, stratification_type=a.stratify, cache_dir=a.cache_dir, seed=a.seed,
-                clean_text=not a.no_clean,
+                clean_text=not a.no_clean, clean_options=_clean_options(a),
                 missing_text=a.missing_text, group_duplicates=not a.no_group_duplicates,
                 fallback_to_sample_tokenizer=a.data is None and a.tokenizer is None, verbose=not (a.quiet or a.json),
                 true_values=a.true_values, false_values=a.false_values, conflicts=a.conflicts,

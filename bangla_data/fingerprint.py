@@ -12,7 +12,8 @@ from .labels import label_matrix
 from .tokenizer import backend_settings
 
 # %% auto #0
-__all__ = ['HASH', 'Hasher', 'text_bytes', 'text_fingerprint', 'labels_fingerprint', 'tokenizer_fingerprint']
+__all__ = ['HASH', 'WEIGHT_SUFFIXES', 'Hasher', 'text_bytes', 'text_fingerprint', 'labels_fingerprint', 'tokenizer_fingerprint',
+           'tokenizer_files_fingerprint']
 
 # %% ../nbs/07_fingerprint.ipynb #30e31911
 HASH = 'xxh3-128'  # named in every cache key
@@ -83,3 +84,18 @@ def tokenizer_fingerprint(tokenizer, # a Hugging Face tokenizer (fast or slow)
     try: _TOKENIZER_FPS[tokenizer] = (sig, fp)
     except TypeError: pass
     return fp
+
+# %% ../nbs/07_fingerprint.ipynb #955ac254
+WEIGHT_SUFFIXES = ('.bin', '.safetensors', '.h5', '.msgpack', '.onnx', '.pt', '.pth', '.ckpt', '.ot', '.tflite')
+
+def tokenizer_files_fingerprint(directory, # a tokenizer saved with `save_pretrained`, or any model directory
+                               ) -> str:
+    "Hash of the names and bytes of every file in `directory` except model weights (nothing is built or imported)."
+    import os
+    h = Hasher()
+    names = sorted(e.name for e in os.scandir(directory) if e.is_file() and not e.name.endswith(WEIGHT_SUFFIXES))
+    if not names: raise BanglaDataError(f"{directory} holds no tokenizer files")
+    for name in names:
+        with open(os.path.join(directory, name), 'rb') as f: data = f.read()
+        h.update(text_bytes(name)).update(len(data).to_bytes(8, 'little')).update(data)
+    return h.hexdigest()

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Optional
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import BaseCrossValidator
 from .env import BanglaDataError, format_rows
 from .labels import label_matrix, label_names
 from .duplicates import conflicting_rows, text_ids
@@ -320,7 +319,7 @@ def assign_test_split(comments, # the (cleaned) texts, one per row (identical on
     return test
 
 # %% ../nbs/13_kfold.ipynb #45a7b904
-class LeakFreeKFold(BaseCrossValidator):
+class LeakFreeKFold:
     "Stratified k-fold (scikit-learn API) that keeps identical texts in `X`, and `groups`, on one side of every split."
     def __init__(self, n_splits: int = 5, # how many folds
                  stratification_type: str = 'multiclass', # 'multiclass' or 'multilabel'
@@ -330,6 +329,10 @@ class LeakFreeKFold(BaseCrossValidator):
                 ):
         self.n_splits, self.stratification_type, self.seed = n_splits, stratification_type, seed
         self.group_duplicates, self.label_columns = group_duplicates, label_columns
+
+    def __repr__(self):
+        return (f"LeakFreeKFold(n_splits={self.n_splits!r}, stratification_type={self.stratification_type!r}, "
+                f"seed={self.seed!r}, group_duplicates={self.group_duplicates!r})")
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
         "The number of folds."
@@ -361,6 +364,22 @@ class FoldReport:
         "Validation rows (summed over folds) whose text occurs in their training fold; None without texts."
         col = self.table.get('val_in_train')
         return None if col is None else int(col.sum())
+
+    def to_record(self) -> dict:
+        "The report as JSON-able data (`FoldReport.from_record` rebuilds it exactly, dtypes included)."
+        t = self.table
+        return dict(index=[i if isinstance(i, str) else int(i) for i in t.index], index_name=t.index.name,
+                    columns={str(c): t[c].tolist() for c in t.columns}, dtypes={str(c): str(t[c].dtype) for c in t},
+                    overall=dict(index=list(map(str, self.overall.index)), values=self.overall.tolist(),
+                                 name=self.overall.name))
+
+    @classmethod
+    def from_record(cls, r:dict):
+        "The report `to_record` wrote."
+        table = pd.DataFrame({c: pd.Series(v, dtype=r['dtypes'][c]) for c, v in r['columns'].items()})
+        table.index = pd.Index(r['index'], name=r['index_name'])
+        o = r['overall']
+        return cls(table, pd.Series(o['values'], index=o['index'], name=o['name'], dtype=float))
 
     def __str__(self):
         overlap = '' if self.val_in_train is None else (f"; {self.val_in_train:,} validation rows "

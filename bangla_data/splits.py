@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .env import BanglaDataError, format_rows
+from .store import write_atomic
 from .fingerprint import Hasher, labels_fingerprint, text_bytes, text_fingerprint
 
 # %% auto #0
 __all__ = ['TEST_FOLD', 'TRAIN_ONLY', 'SPLITS_FORMAT', 'SPLIT_VALUES', 'fold_names', 'fold_assignment', 'splits_from_assignment',
-           'write_atomic', 'sidecar_path', 'splits_frame', 'save_splits', 'read_splits', 'make_splits', 'split_report']
+           'sidecar_path', 'splits_frame', 'save_splits', 'read_splits', 'make_splits', 'split_report']
 
 # %% ../nbs/21_splits.ipynb #753e589f
 TEST_FOLD = -1    # a held-out test row: in no fold's training or validation rows
@@ -66,20 +67,6 @@ def splits_from_assignment(fold, # per-row fold ids (`fold_assignment`)
 
 # %% ../nbs/21_splits.ipynb #87f7bdbf
 SPLITS_FORMAT = 1
-
-def write_atomic(path, # the file to write
-                 data:bytes, # its whole content
-                ) -> Path:
-    "Write `data` to `path` atomically: a temporary file in the same directory, flushed, then `os.replace`."
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
 
 # %% ../nbs/21_splits.ipynb #6098f61e
 def sidecar_path(path, # the split CSV

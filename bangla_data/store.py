@@ -13,9 +13,10 @@ from .fingerprint import Hasher
 from .tokenized import TokenizedData, data_fields
 
 # %% auto #0
-__all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'default_cache_dir', 'get_cache_filename', 'CorruptEntry',
-           'checksum', 'discard', 'write_entry', 'open_entry', 'entry_names', 'reopen_entry', 'entry_bytes',
-           'lock_entry', 'sweep', 'find_entry', 'list_cache_entries', 'clear_cache']
+__all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'RECORD_FORMAT', 'default_cache_dir', 'get_cache_filename',
+           'CorruptEntry', 'checksum', 'discard', 'write_atomic', 'record_path', 'write_record', 'read_record',
+           'cached_record', 'write_entry', 'open_entry', 'entry_names', 'reopen_entry', 'entry_bytes', 'lock_entry',
+           'sweep', 'find_entry', 'list_cache_entries', 'clear_cache']
 
 # %% ../nbs/10_store.ipynb #ad59d4d6
 def default_cache_dir() -> Path:
@@ -81,6 +82,80 @@ def discard(path, # a file or directory
         os.rename(path, trash)
         shutil.rmtree(trash, ignore_errors=True)
     else: os.unlink(path)
+
+# %% ../nbs/10_store.ipynb #128285d8
+def write_atomic(path, # the file to write
+                 data:bytes, # its whole content
+                ) -> Path:
+    "Write `data` to `path` atomically: a temporary file in the same directory, flushed, then `os.replace`."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp): os.unlink(tmp)
+        raise
+    return path
+
+# %% ../nbs/10_store.ipynb #ed4dc109
+RECORD_FORMAT = 'bangla_data.record/1'
+
+def record_path(cache_dir, # the cache directory
+                kind:str, # the record's kind, its subdirectory: 'cleaned', 'reports', 'splits', 'tokenizers'
+                key:str, # the hash of the record's inputs
+               ) -> Path:
+    "Where the record of `kind` with `key` lives."
+    return Path(cache_dir) / kind / f'{key}.json'
+
+def write_record(cache_dir, # the cache directory
+                 kind:str, # the record's kind (its subdirectory)
+                 key:str, # the hash of the record's inputs
+                 body, # anything JSON can hold
+                ) -> Path:
+    "Write `body` as the record of `kind` with `key`, atomically, with a checksummed header."
+    data = json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8', 'surrogatepass')
+    head = json.dumps(dict(format=RECORD_FORMAT, kind=kind, key=key, checksum=Hasher().update(data).hexdigest()))
+    path = record_path(cache_dir, kind, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, head.encode() + b'\n' + data)
+
+def read_record(cache_dir, # the cache directory
+                kind:str, # the record's kind (its subdirectory)
+                key:str, # the hash of the record's inputs
+               ) -> tuple:
+    "`(body, None)` for a trustworthy record, `(None, why)` for a damaged one, `(None, None)` if there is none."
+    path = record_path(cache_dir, kind, key)
+    try: raw = path.read_bytes()
+    except FileNotFoundError: return None, None
+    except OSError as e: return None, f'{path} cannot be read ({e})'
+    head, sep, data = raw.partition(b'\n')
+    try: h = json.loads(head) if sep else None
+    except ValueError: h = None
+    if not isinstance(h, dict) or h.get('format') != RECORD_FORMAT: return None, f'{path} is not a bangla_data record'
+    if h.get('kind') != kind or h.get('key') != key: return None, f'{path} holds another record'
+    if Hasher().update(data).hexdigest() != h.get('checksum'): return None, f'{path} fails its checksum'
+    try: return json.loads(data), None
+    except ValueError as e: return None, f'{path} is unreadable ({e})'
+
+
+# %% ../nbs/10_store.ipynb #7d4fc8f8
+def cached_record(cache_dir, # the cache directory; None: always compute
+                  kind:str, # the record's kind (its subdirectory)
+                  inputs:dict, # everything that decides the result (JSON-able); its hash is the key
+                  compute, # () -> the result, JSON-able
+                 ) -> tuple:
+    "`(result, hit)`: the record for `inputs` if a trustworthy one exists, else `compute()`, stored for next time."
+    if cache_dir is None: return compute(), False
+    from bangla_data import __version__   # another version may compute differently: a miss
+    key = Hasher().update(json.dumps(dict(inputs=inputs, kind=kind, version=__version__), sort_keys=True,
+                                     default=str).encode()).hexdigest()
+    body, _ = read_record(cache_dir, kind, key)
+    if body is not None: return body['result'], True
+    result = compute()
+    try: write_record(cache_dir, kind, key, dict(inputs=inputs, result=result))
+    except OSError: pass   # a read-only cache: computed every time, still correct
+    return result, False
 
 # %% ../nbs/10_store.ipynb #f5ec21bc
 def write_entry(path, # where the entry directory goes

@@ -13,7 +13,8 @@ import numpy as np
 from .env import BanglaDataError
 
 # %% auto #0
-__all__ = ['sample_tokenizer', 'load_tokenizer', 'backend_settings', 'tokenizer_max_length', 'check_max_length']
+__all__ = ['sample_tokenizer', 'load_tokenizer', 'DeferredTokenizer', 'backend_settings', 'tokenizer_max_length',
+           'check_max_length']
 
 # %% ../nbs/06_tokenizer.ipynb #4c698942
 _SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
@@ -112,6 +113,28 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
         raise BanglaDataError(f"tokenizer {name!r} could not be loaded from the hub ({type(e).__name__}: "
                               f"{str(e).splitlines()[0]}). "
                               "Check the spelling, or pass a local directory.") from None
+
+# %% ../nbs/06_tokenizer.ipynb #29482ee6
+class DeferredTokenizer:
+    "The tokenizer `spec` names, loaded with `load_tokenizer` on first use (`load()`, any attribute, a call)."
+    def __init__(self, spec, # what `load_tokenizer` takes: a hub name or a local directory
+                ): self.spec, self._tokenizer = spec, None
+
+    def load(self):
+        "The tokenizer itself (loaded once)."
+        if self._tokenizer is None: self._tokenizer = load_tokenizer(self.spec)
+        return self._tokenizer
+
+    @property
+    def loaded(self) -> bool: return self._tokenizer is not None
+
+    def __getattr__(self, name):
+        if name.startswith('__') or name in ('spec', '_tokenizer'): raise AttributeError(name)
+        return getattr(self.load(), name)
+
+    def __call__(self, *args, **kwargs): return self.load()(*args, **kwargs)
+    def __len__(self): return len(self.load())
+    def __repr__(self): return f"DeferredTokenizer({os.fspath(self.spec)!r}, loaded={self.loaded})"
 
 # %% ../nbs/06_tokenizer.ipynb #940a6dd2
 @contextmanager

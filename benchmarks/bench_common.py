@@ -24,3 +24,19 @@ def load_repeated(csv, rows):
         comments, labels = load_and_preprocess_data(csv, text_column='comment', label_columns=LABELS, verbose=False)
     rep = np.resize(np.arange(len(comments)), rows)
     return [comments[i] for i in rep], labels[rep]
+
+
+def write_section(readme, begin, end, cmd, body, heading, intro):
+    """Put `body` (measured by `cmd`) between the `begin`/`end` markers of `readme`, dated; if the markers are not
+    there yet, append a new section: `heading`, the `intro` paragraph, the command, the block."""
+    import datetime, re, textwrap
+    block = (f"{begin}\nMeasured {datetime.date.today().isoformat()} on this project's 2-core machine by "
+             f"`{cmd}`:\n\n{body}{end}")
+    s = readme.read_text(encoding="utf-8")
+    if begin in s and end in s:
+        s = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda m: block, s, flags=re.S)
+    else:
+        s = (s.rstrip("\n") + f"\n\n## {heading}\n\n" + textwrap.fill(intro, 118, break_on_hyphens=False)
+             + f"\n\n```\n{cmd}\n```\n\n" + block + "\n")
+    readme.write_text(s, encoding="utf-8")
+    print(f"wrote {readme}")

@@ -200,14 +200,9 @@ def get_or_create_tokenized_dataset(comments, # the texts
 TOKENIZERS_DIR = 'tokenizers'   # the records of tokenizer directories (a `bangla_data.store` record kind)
 
 def _tokenizer_files_key(directory, max_length, add_special_tokens) -> str:
-    import importlib.metadata as md
-    versions = {}
-    for pkg in ('tokenizers', 'transformers'):
-        try: versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError: versions[pkg] = None
     inputs = dict(format_version=FORMAT_VERSION, files=tokenizer_files_fingerprint(directory),
                   max_length=max_length if isinstance(max_length, int) else repr(max_length),
-                  add_special_tokens=bool(add_special_tokens), versions=versions)
+                  add_special_tokens=bool(add_special_tokens), versions=_versions())
     return Hasher().update(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 def remember_tokenizer(cache_dir, # the cache directory

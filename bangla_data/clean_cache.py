@@ -4,10 +4,9 @@
 
 # %% ../nbs/04a_clean_cache.ipynb #5bdea098
 from __future__ import annotations
-import json, os
-from pathlib import Path
+import json, warnings
 from .cleaning import clean_bangla_texts, clean_settings
-from .fingerprint import HASH, Hasher, text_bytes, text_fingerprint
+from .fingerprint import HASH, Hasher, text_fingerprint
 from .store import read_record, write_record
 
 # %% auto #0
@@ -31,7 +30,6 @@ def cached_clean_texts(texts:list, # the raw texts, in row order
                        options:dict|None=None, # options of `clean_bangla_text`
                       ) -> tuple:
     "`(clean_bangla_texts(texts, **options), status)`, read from the cleaning cache when the same inputs were cleaned."
-    import warnings
     options = dict(options or {})
     if cache_dir is None: return clean_bangla_texts(texts, **options), 'off'
     key = cleaning_key(texts, options)

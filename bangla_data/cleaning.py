@@ -17,7 +17,7 @@ _INVISIBLE_RE = re.compile('[\u200b\u2060\ufeff\u00ad\u180e\u200e\u200f]')
 _ANY_INVISIBLE_RE = re.compile('[\u200b-\u200f\u2060\ufeff\u00ad\u180e]')
 _LATIN_RE = re.compile(r'[A-Za-z]+')
 _LETTER = '\u0981-\u09e3\u09f0\u09f1'   # Bangla letters and signs (not digits, currency signs or symbols)
-_BANGLA_LETTER_RE = re.compile(f'[{_LETTER}][{_LETTER}]')
+_BANGLA_LETTER_RE = re.compile(f'[{_LETTER}]')
 _DANDA_RE = re.compile(f'(?<=[{_LETTER}])\u09f7')
 # pictographs (the start of an emoji), and what may follow one inside the same emoji: variation selectors, keycap,
 # skin tones, tag characters, or a ZWJ and another pictograph
@@ -32,7 +32,7 @@ def _keep_joiner(m):
     "A ZWJ/ZWNJ run stays between two Bangla letters or signs, a ZWJ between two parts of an emoji; others go."
     s, a, b = m.string, m.start(), m.end()
     before, after = s[a - 1:a], s[b:b + 1]
-    if _BANGLA_LETTER_RE.match(before + after) and len(before + after) == 2: return m.group(0)
+    if _BANGLA_LETTER_RE.fullmatch(before) and _BANGLA_LETTER_RE.fullmatch(after): return m.group(0)
     if m.group(0) == '\u200d' and before and after and _EMOJI_RE.match(after) and (
             _EMOJI_RE.match(before) or before in '\ufe0f\ufe0e' or '\U0001F3FB' <= before <= '\U0001F3FF'):
         return m.group(0)

@@ -209,7 +209,8 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     missing = np.array([t is None or not t.strip() for t in raw], dtype=bool)
     texts = ['' if t is None else t for t in raw]
     before = texts
-    moji = np.flatnonzero([looks_like_mojibake(t) for t in texts])
+    # one search over all texts ('\n' is in neither character class, so no match spans two texts); rows only if found
+    moji = np.flatnonzero([looks_like_mojibake(t) for t in texts]) if looks_like_mojibake('\n'.join(texts)) else []
     if len(moji):
         n = len(moji)
         warn(f"{source}: {n:,} row{'s' * (n != 1)} look{'s' * (n == 1)} like mojibake, UTF-8 text decoded in another "

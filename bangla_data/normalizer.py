@@ -119,7 +119,7 @@ _REPLACEMENTS_RE = re.compile('|'.join(_REPLACEMENTS))
 _WHITESPACE_RE = re.compile(r'\s+')
 
 def _replace(m):
-    r = _REPLACEMENTS[m.group(0)] if m.group(0) in _REPLACEMENTS else None
+    r = _REPLACEMENTS.get(m.group(0))   # None: the one pattern, ে X ৗ
     return m.group(1) + '\u09cc' if r is None else r
 
 # %% ../nbs/02a_normalizer.ipynb #84b369e6

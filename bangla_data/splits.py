@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_splits.ipynb #75aa990f
 from __future__ import annotations
-import io, json, os, tempfile
+import io, json
 from pathlib import Path
 import numpy as np
 import pandas as pd

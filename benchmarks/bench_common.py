@@ -40,3 +40,16 @@ def write_section(readme, begin, end, cmd, body, heading, intro):
              + f"\n\n```\n{cmd}\n```\n\n" + block + "\n")
     readme.write_text(s, encoding="utf-8")
     print(f"wrote {readme}")
+
+
+def touch_epoch(loader):
+    """One epoch over `loader`, touching each batch's tensors (no model): `(batches, rows, tokens fed, real tokens,
+    time of the first batch)`; both sides of bench_first_batch.py count the same way."""
+    batches = rows = fed = real = 0
+    t_first = None
+    for b in loader:
+        input_ids, attention_mask, y = b["input_ids"], b["attention_mask"], b["labels"]
+        fed += input_ids.numel(); real += int(attention_mask.sum()); rows += int(y.shape[0])
+        batches += 1
+        if t_first is None: t_first = time.perf_counter()
+    return batches, rows, fed, real, t_first

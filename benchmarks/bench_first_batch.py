@@ -45,13 +45,8 @@ def bangla_side(args):
     t_prepare = time.perf_counter()
     train, val, pw = p.fold(0)
     t_fold = time.perf_counter()
-    batches = rows = fed = real = 0
-    t_first = None
-    for b in train:
-        input_ids, attention_mask, y = b["input_ids"], b["attention_mask"], b["labels"]
-        fed += input_ids.numel(); real += int(attention_mask.sum()); rows += int(y.shape[0])
-        batches += 1
-        if t_first is None: t_first = time.perf_counter()
+    from bench_common import touch_epoch
+    batches, rows, fed, real, t_first = touch_epoch(train)
     end = time.perf_counter()
     weights = [round(w, 2) for w in pw.tolist()]
     print(f"epoch: {batches} batches, {rows} rows, {fed} tokens fed, {real} real; pos_weight {weights}")

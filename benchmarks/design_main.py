@@ -179,13 +179,8 @@ def main(argv=None):
     phases["loaders_weights"], t = time.perf_counter() - t, time.perf_counter()
 
     # Ready for training: one epoch over fold 0's training loader, touching each batch (no model)
-    batches = rows = fed = real = 0
-    t_first = None
-    for batch in train_loader:
-        input_ids, attention_mask, y = batch["input_ids"], batch["attention_mask"], batch["labels"]
-        fed += input_ids.numel(); real += int(attention_mask.sum()); rows += int(y.shape[0])
-        batches += 1
-        if t_first is None: t_first = time.perf_counter()
+    from bench_common import touch_epoch
+    batches, rows, fed, real, t_first = touch_epoch(train_loader)
     end = time.perf_counter()
     phases["first_batch"] = t_first - t
     phases["epoch"] = end - t

@@ -40,7 +40,8 @@ def test_torchrun_two_ranks_train_their_own_shards_and_predict_each_row_once(tmp
     out = tmp_path / 'ranks.json'
     cmd = TORCHRUN_2 + [str(SCRIPT), str(out), str(tmp_path / 'cache'), str(tmp_path / 'run'), 'ranks']
     r = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-4000:]
+    written = sorted(p.name for p in tmp_path.glob('ranks.*.json'))     # did a rank die before or after its results?
+    assert r.returncode == 0, f'results written: {written}\n' + r.stdout[-3000:] + r.stderr[-4000:]
     r0, r1 = (json.loads((tmp_path / f'ranks.{i}.json').read_text()) for i in (0, 1))
     assert (r0['rank'], r1['rank'], r0['world']) == (0, 1, 2)
     s0, s1 = r0['shards']

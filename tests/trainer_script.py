@@ -21,7 +21,8 @@ from bangla_data.trainer import BanglaTrainer
 args = TrainingArguments(output_dir=outdir, max_steps=10 if mode != 'ranks' else 4, per_device_train_batch_size=64,
                          per_device_eval_batch_size=32, learning_rate=1e-3, report_to=[], use_cpu=True,
                          save_strategy='steps' if mode == 'stop' else 'no', save_steps=max(step, 1),
-                         disable_tqdm=True, seed=5, logging_steps=1000, ddp_backend='gloo' if mode == 'ranks' else None)
+                         disable_tqdm=True, seed=5, logging_steps=1000, ddp_backend='gloo' if mode == 'ranks' else None,
+                         ddp_find_unused_parameters=False)
 args.device                                                    # initialises torch.distributed under torchrun
 p = prepare(tokenizer=sample_tokenizer(), cache_dir=cache, num_folds=5, verbose=False)
 train, val, pw = p.fold(1, batch_size=64, val_batch_size=32, num_workers=0, seed=5, mask_prob=0.15)
@@ -55,3 +56,6 @@ if mode == 'ranks':
                train=p.splits[1][0].tolist(), shards=shards, n_pred=len(pred.predictions))
     out = out.replace('.json', f'.{dist.get_rank()}.json')
 with open(out, 'w') as f: json.dump(res, f)
+if mode == 'ranks':      # without this, gloo's threads can abort the process at exit (pytorch/pytorch#190489)
+    dist.barrier()
+    dist.destroy_process_group()

@@ -119,26 +119,31 @@ def _cmd_prepare(a):
     return 0
 
 def _cmd_cache(a):
-    from bangla_data.store import clear_cache, default_cache_dir, list_cache_entries
+    from bangla_data.store import clear_cache, default_cache_dir, list_cache_entries, record_dirs
     from bangla_data.pipeline import json_safe
     d = a.cache_dir or default_cache_dir()
+    records = record_dirs(d)
+    said = lambda rs: (f"{sum(r['records'] for r in rs)} records ({', '.join(r['kind'] for r in rs)}, "
+                       f"{sum(r['bytes'] for r in rs) / 1e6:.2f} MB)")
     if a.action == 'clear':
         removed = clear_cache(d, a.key)
         if a.key is not None and not removed: raise BanglaDataError(f"no cache entry in {d} matches {a.key!r}; see "
                                                                     "`bangla-data cache ls`")
-        print(json.dumps(removed) if a.json else f"removed {len(removed)} "
-                                                 f"entr{'y' if len(removed) == 1 else 'ies'} from {d}")
+        gone = records if a.key is None else []
+        print(json.dumps(removed) if a.json else f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
+                                                 f"{' and ' + said(gone) if gone else ''} from {d}")
         return 0
     rows = list_cache_entries(d) if os.path.isdir(d) else []
     if a.json: print(json.dumps(json_safe([{k: v for k, v in r.items()} for r in rows]), ensure_ascii=False,
                                 indent=1)); return 0
-    if not rows: print(f"no cache entries in {d}"); return 0
+    if not rows and not records: print(f"no cache entries in {d}"); return 0
     print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {d} ({sum(r['bytes'] for r in rows) / 1e6:.2f} MB):")
     for r in rows:
         age = r.get('age_seconds')
         age = '?' if age is None else f"{age / 3600:.1f} h" if age >= 3600 else f"{age / 60:.0f} min"
         print(f"  {r['name']}  {r['bytes'] / 1e6:8.2f} MB  age {age:>7}  rows {r.get('rows') or '?':>8}  "
               f"{r.get('tokenizer') or ''} max_length={r.get('max_length')}  {r['status']}")
+    if records: print(f"and {said(records)}; `cache clear` with no KEY removes them too")
     return 0
 
 # %% ../nbs/18_cli.ipynb #3ab527ba

@@ -16,7 +16,7 @@ from .tokenized import TokenizedData, data_fields
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'RECORD_FORMAT', 'default_cache_dir', 'get_cache_filename',
            'CorruptEntry', 'checksum', 'discard', 'write_atomic', 'record_path', 'write_record', 'read_record',
            'cached_record', 'write_entry', 'open_entry', 'entry_names', 'reopen_entry', 'entry_bytes', 'lock_entry',
-           'sweep', 'find_entry', 'list_cache_entries', 'clear_cache']
+           'sweep', 'find_entry', 'list_cache_entries', 'record_dirs', 'clear_cache']
 
 # %% ../nbs/10_store.ipynb #ad59d4d6
 def default_cache_dir() -> Path:
@@ -337,11 +337,31 @@ def list_cache_entries(cache_dir, # the cache directory
     except OSError: pass
     return sorted(out, key=lambda r: (r['name'].startswith('.'), r.get('created') or '', r['name']))  # leftovers last
 
+# %% ../nbs/10_store.ipynb #46079746
+def record_dirs(cache_dir, # the cache directory
+               ) -> list:
+    "One dict per kind of record in `cache_dir` (kind, path, records, bytes): the subdirectories `write_record` made."
+    head, out, entries = json.dumps(dict(format=RECORD_FORMAT))[:-1].encode(), [], set(entry_names(cache_dir))
+    try: dirs = sorted((e for e in os.scandir(cache_dir) if e.is_dir(follow_symlinks=False) and e.name[0] != '.'
+                        and e.name not in entries), key=lambda e: e.name)
+    except OSError: return out
+    def is_record(f):
+        if not (f.is_file(follow_symlinks=False) and f.name.endswith('.json')): return False
+        with open(f.path, 'rb') as fh: return fh.read(len(head)) == head
+    for d in dirs:
+        try:
+            files = [f for f in os.scandir(d.path) if f.name[0] != '.']   # not write_atomic's temporary files
+            if files and all(is_record(f) for f in files):
+                out.append(dict(kind=d.name, path=d.path, records=len(files),
+                                bytes=sum(f.stat().st_size for f in files)))
+        except OSError: continue                                          # removed meanwhile, or unreadable
+    return out
+
 # %% ../nbs/10_store.ipynb #f08056f5
 def clear_cache(cache_dir, # the cache directory
-                key:Optional[str]=None, # an entry's name, name prefix or hash prefix; None: every entry and leftover
+                key:Optional[str]=None, # an entry's name, name prefix or hash prefix; None: everything
                ) -> list:
-    "Remove the cache entry named or keyed by `key`, or every entry if `key` is None; return the entry names removed."
+    "Remove the cache entry named or keyed by `key`, or everything if `key` is None; return the entry names removed."
     names = entry_names(cache_dir)
     if key is not None:
         hits = [n for n in names if n == key] or [n for n in names if n.startswith(key)] or \
@@ -354,5 +374,7 @@ def clear_cache(cache_dir, # the cache directory
                                   "give more of the name")
         names = hits
     for n in names: discard(os.path.join(os.fspath(cache_dir), n))
-    if key is None: sweep(cache_dir)  # and what killed builds left behind
+    if key is None:
+        for r in record_dirs(cache_dir): discard(r['path'])   # the records too: nothing of the cache is left
+        sweep(cache_dir)  # and what killed builds left behind
     return names

@@ -14,7 +14,8 @@ from .labels import LABEL_COLUMNS
 from .reading import read_table
 from .loading import SAMPLE_PATH, load_and_preprocess_data
 from .cleaning import clean_settings
-from .tokenizer import DeferredTokenizer, check_max_length, load_tokenizer, sample_tokenizer
+from .tokenizer import (DeferredTokenizer, check_max_length, load_tokenizer, sample_tokenizer,
+                                  tokenizer_files_dir)
 from .tokenize import LengthReport, token_length_report, unk_rates
 from .fingerprint import labels_fingerprint, text_fingerprint
 from .store import cached_record, default_cache_dir
@@ -310,10 +311,10 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
         asked = max_length[view] if isinstance(max_length, dict) else max_length
         tokenizer_name = spec if isinstance(spec, (str, os.PathLike)) else getattr(spec, 'name_or_path',
                                                                                    type(spec).__name__)
-        local = isinstance(spec, (str, os.PathLike)) and os.path.isdir(spec)   # its files can be fingerprinted
+        files = tokenizer_files_dir(spec)   # what it is built from: a directory, or a hub name's cached snapshot
         t = time.perf_counter()
-        record = recall_tokenizer(cache_dir, spec, asked) if local else None
-        td = None
+        record = recall_tokenizer(cache_dir, files, asked) if files else None
+        td, sampled = None, False
         if record is not None:   # a warm run: the entry is found from the tokenizer's files, nothing is built
             with step('cache'): td = lookup_tokenized(comments, labels, record, cache_dir, cleaning=cleaning)
         if td is not None: tok, ml = DeferredTokenizer(spec), record['max_length']
@@ -326,7 +327,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                     notes.setdefault('tokenizer', []).append(
                         f"{e} Falling back to a small WordPiece tokenizer built from the bundled sample "
                         f"({tok.name_or_path}), so the flow runs offline; pass --tokenizer DIR for a real one.")
-                    tokenizer_name, fell_back, local = tok.name_or_path, True, False
+                    tokenizer_name, fell_back, sampled = tok.name_or_path, True, True
                 # the one rule (bangla_data.tokenizer), before any work
                 ml = check_max_length(tok, asked)
                 if tok.pad_token_id is None:
@@ -340,7 +341,9 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             with step('cache'):
                 td = get_or_create_tokenized_dataset(comments, labels, tok, ml, cache_dir, cleaning=cleaning,
                                                      verbose=False)
-            if local: remember_tokenizer(cache_dir, spec, asked, tokenizer_record(tok, asked))
+            built_from = None if sampled else tokenizer_files_dir(spec)   # a hub name may have been downloaded now
+            if built_from and files in (None, built_from):
+                remember_tokenizer(cache_dir, built_from, asked, tokenizer_record(tok, asked))
         seconds = time.perf_counter() - t
         timings['tokenize'] += seconds
         ci = getattr(td, 'cache_info', None) or {}

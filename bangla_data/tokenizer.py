@@ -13,8 +13,8 @@ import numpy as np
 from .env import BanglaDataError
 
 # %% auto #0
-__all__ = ['sample_tokenizer', 'load_tokenizer', 'DeferredTokenizer', 'backend_settings', 'tokenizer_max_length',
-           'check_max_length']
+__all__ = ['sample_tokenizer', 'load_tokenizer', 'DeferredTokenizer', 'tokenizer_files_dir', 'backend_settings',
+           'tokenizer_max_length', 'check_max_length']
 
 # %% ../nbs/06_tokenizer.ipynb #4c698942
 _SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
@@ -135,6 +135,26 @@ class DeferredTokenizer:
     def __call__(self, *args, **kwargs): return self.load()(*args, **kwargs)
     def __len__(self): return len(self.load())
     def __repr__(self): return f"DeferredTokenizer({os.fspath(self.spec)!r}, loaded={self.loaded})"
+
+# %% ../nbs/06_tokenizer.ipynb #9e7824a1
+def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a local directory or a tokenizer object
+                        hub_cache=None, # the Hugging Face hub cache; None: huggingface_hub's (HF_HUB_CACHE, HF_HOME)
+                       ) -> Optional[str]:
+    "The directory `load_tokenizer(tokenizer)` reads first: itself, or a hub name's cached snapshot; else None."
+    if not isinstance(tokenizer, (str, os.PathLike)): return None
+    name = os.fspath(tokenizer)
+    path = Path(name).expanduser()
+    if path.is_dir(): return str(path)
+    if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
+    if hub_cache is None:
+        if os.environ.get('TRANSFORMERS_CACHE'): return None   # transformers 4 may look there: do not guess
+        try: from huggingface_hub.constants import HF_HUB_CACHE as hub_cache   # a light import (~20 ms)
+        except ImportError: return None
+    repo = Path(hub_cache) / ('models--' + name.replace('/', '--'))
+    try: commit = (repo / 'refs' / 'main').read_text().strip()
+    except OSError: return None
+    snapshot = repo / 'snapshots' / commit
+    return str(snapshot) if commit and snapshot.is_dir() else None
 
 # %% ../nbs/06_tokenizer.ipynb #940a6dd2
 @contextmanager

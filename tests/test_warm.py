@@ -1,9 +1,10 @@
 """A warm `prepare()` (issue 16): it finds the tokenized entry from the tokenizer's files, the cleaned texts, the
 reports and the splits in the cache — building no tokenizer, importing neither transformers nor scikit-learn —
 and gives exactly what a cold run gives; any changed input (a tokenizer file, a text, a cleaning option, the seed)
-is a miss.
+is a miss. The same for a hub name whose snapshot is in the Hugging Face cache; a new revision there is a miss.
 """
-import json, os, subprocess, sys, textwrap
+import hashlib, json, os, subprocess, sys, textwrap
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,33 +84,86 @@ def test_a_damaged_report_is_recomputed(tmp_path, tok_dir):
 
 
 WARM_SCRIPT = textwrap.dedent("""
-    import json, sys
+    import hashlib, json, sys
+    import numpy as np
     from bangla_data import prepare
-    p = prepare(sys.argv[1], tokenizer=sys.argv[2], text_column='comment', label_columns=sys.argv[4].split(','),
-                cache_dir=sys.argv[3], verbose=False)
+    data, tok, cache, labels, text = sys.argv[1:6]
+    kw = dict(text_column=text, label_columns=labels.split(',')) if text else {}   # else the sample's columns
+    p = prepare(data, tokenizer=tok, cache_dir=cache, verbose=False, **kw)
     tr, va, pw = p.fold(0)
     batches = sum(1 for _ in tr)
     heavy = [m for m in %r if m in sys.modules]
     print(json.dumps(dict(status=p.cache['status'], heavy=heavy, batches=batches, unk=p.unk,
                           folds=p.split_table()['fold'].tolist(), pw=pw.tolist(), report=str(p.fold_report),
+                          ids=hashlib.sha256(np.asarray(p.tokenized.ids).tobytes()).hexdigest(),
                           pad=p.tokenizer.pad_token_id)))
 """ % (HEAVY,))
 
 
-@pytest.mark.shared
-def test_warm_run_on_real_data_imports_nothing_heavy(tmp_path):
+def _runs(tmp_path, data, tok, cache, times=2, labels=(), text="", env=None):
+    "Run WARM_SCRIPT `times` times, each in a fresh process; their results."
     script = tmp_path / "run.py"
     script.write_text(WARM_SCRIPT)
-    args = [sys.executable, str(script), str(CYBERBULLY_CSV), str(BANGLABERT_DIR), str(tmp_path / "cache"),
-            ",".join(CYBERBULLY_LABELS)]
-    runs = []
-    for _ in range(2):
-        r = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    args = [sys.executable, str(script), str(data), str(tok), str(cache), ",".join(labels), text]
+    out = []
+    for _ in range(times):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
         assert r.returncode == 0, r.stderr[-3000:]
-        runs.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    cold, warm = runs
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
+def _hub_cache(root, files_from, name, commit):
+    "A Hugging Face hub cache at `root` with `files_from`'s files as repo `name` at `commit` (huggingface_hub's layout)."
+    repo = root / ("models--" + name.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir(exist_ok=True); (repo / "refs").mkdir(exist_ok=True)
+    for f in sorted(Path(files_from).iterdir()):
+        blob = repo / "blobs" / hashlib.sha256(f.read_bytes()).hexdigest()
+        blob.write_bytes(f.read_bytes())
+        (snapshot / f.name).symlink_to(os.path.relpath(blob, snapshot))          # snapshot files link to blobs
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def _differs(base, other):
+    return {k: v for k, v in base.items() if k not in ("status", "heavy")} != \
+        {k: v for k, v in other.items() if k not in ("status", "heavy")}
+
+
+def test_hub_name_in_the_hf_cache_is_warm_and_a_new_revision_is_a_miss(tmp_path, tok_dir):
+    (tok_dir / "config.json").write_text('{"model_type": "bert"}')              # as a model repository has
+    hub, name = tmp_path / "hub", "bangla-data/sample-tokenizer"
+    env = dict(HF_HUB_CACHE=str(hub), HF_HUB_OFFLINE="1")
+    _hub_cache(hub, tok_dir, name, "1" * 40)
+    cold, warm = _runs(tmp_path, SAMPLE_PATH, name, tmp_path / "c", env=env)
+    assert (cold["status"], warm["status"]) == ("miss", "hit")
+    assert "transformers" in cold["heavy"] and "transformers" not in warm["heavy"], warm["heavy"]   # nothing built
+    assert not _differs(cold, warm)
+    (by_dir,) = _runs(tmp_path, SAMPLE_PATH, tok_dir, tmp_path / "d", times=1)
+    assert not _differs(cold, by_dir)                                            # the same as the directory gives
+    # a new revision on the hub, downloaded: refs/main names another snapshot, with another vocabulary
+    new = tmp_path / "new"
+    sample_tokenizer(vocab_size=1000).save_pretrained(new)
+    (new / "config.json").write_text('{"model_type": "bert"}')
+    _hub_cache(hub, new, name, "2" * 40)
+    changed, again = _runs(tmp_path, SAMPLE_PATH, name, tmp_path / "c", env=env)
+    assert (changed["status"], again["status"]) == ("miss", "hit") and "transformers" in changed["heavy"]
+    (fresh,) = _runs(tmp_path, SAMPLE_PATH, new, tmp_path / "f", times=1)
+    assert changed["ids"] != cold["ids"] and not _differs(changed, fresh) and not _differs(again, fresh)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("given", ["directory", "hub name"])
+def test_warm_run_on_real_data_imports_nothing_heavy(tmp_path, given):
+    tok, env = BANGLABERT_DIR, {}
+    if given == "hub name":   # BanglaBERT's files as huggingface_hub caches them, offline
+        _hub_cache(tmp_path / "hub", BANGLABERT_DIR, "csebuetnlp/banglabert", "b" * 40)
+        tok, env = "csebuetnlp/banglabert", dict(HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    cold, warm = _runs(tmp_path, CYBERBULLY_CSV, tok, tmp_path / "cache", labels=CYBERBULLY_LABELS, text="comment",
+                       env=env)
     assert cold["status"] == "miss" and "transformers" in cold["heavy"]
     assert warm["status"] == "hit" and warm["heavy"] == [], warm["heavy"]   # p.tokenizer was read after the check
-    assert {k: v for k, v in warm.items() if k not in ("status", "heavy")} == \
-        {k: v for k, v in cold.items() if k not in ("status", "heavy")}
+    assert not _differs(cold, warm)
     assert warm["unk"]["clean"] <= 0.001 and warm["unk"]["bangla_share"] == 0.0

@@ -17,7 +17,7 @@ from .cleaning import clean_settings
 from .tokenizer import (DeferredTokenizer, check_max_length, load_tokenizer, sample_tokenizer,
                                   tokenizer_files_dir)
 from .tokenize import LengthReport, token_length_report, unk_rates
-from .fingerprint import labels_fingerprint, text_fingerprint
+from .fingerprint import labels_fingerprint, text_fingerprint, tokenizer_files_fingerprint
 from .store import cached_record, default_cache_dir
 from .cache import (get_or_create_tokenized_dataset, lookup_tokenized, recall_tokenizer, remember_tokenizer,
                                tokenizer_record)
@@ -312,8 +312,10 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
         tokenizer_name = spec if isinstance(spec, (str, os.PathLike)) else getattr(spec, 'name_or_path',
                                                                                    type(spec).__name__)
         files = tokenizer_files_dir(spec)   # what it is built from: a directory, or a hub name's cached snapshot
+        try: before = tokenizer_files_fingerprint(files) if files else None
+        except BanglaDataError: before = None   # no tokenizer files there: load_tokenizer says what is wrong
         t = time.perf_counter()
-        record = recall_tokenizer(cache_dir, files, asked) if files else None
+        record = recall_tokenizer(cache_dir, files, asked, files=before) if before else None
         td, sampled = None, False
         if record is not None:   # a warm run: the entry is found from the tokenizer's files, nothing is built
             with step('cache'): td = lookup_tokenized(comments, labels, record, cache_dir, cleaning=cleaning)
@@ -328,6 +330,11 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                         f"{e} Falling back to a small WordPiece tokenizer built from the bundled sample "
                         f"({tok.name_or_path}), so the flow runs offline; pass --tokenizer DIR for a real one.")
                     tokenizer_name, fell_back, sampled = tok.name_or_path, True, True
+                # the files it was built from: a hub name may have been downloaded just now; none if they changed
+                built_from = None if sampled else tokenizer_files_dir(spec)
+                try: built = tokenizer_files_fingerprint(built_from) if built_from else None
+                except BanglaDataError: built = None
+                if before is not None and (built_from, built) != (files, before): built = None
                 # the one rule (bangla_data.tokenizer), before any work
                 ml = check_max_length(tok, asked)
                 if tok.pad_token_id is None:
@@ -341,9 +348,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             with step('cache'):
                 td = get_or_create_tokenized_dataset(comments, labels, tok, ml, cache_dir, cleaning=cleaning,
                                                      verbose=False)
-            built_from = None if sampled else tokenizer_files_dir(spec)   # a hub name may have been downloaded now
-            if built_from and files in (None, built_from):
-                remember_tokenizer(cache_dir, built_from, asked, tokenizer_record(tok, asked))
+            if built: remember_tokenizer(cache_dir, built_from, asked, tokenizer_record(tok, asked), files=built)
         seconds = time.perf_counter() - t
         timings['tokenize'] += seconds
         ci = getattr(td, 'cache_info', None) or {}

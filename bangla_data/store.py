@@ -77,11 +77,13 @@ def discard(path, # a file or directory
            ):
     "Remove a file or directory so that it disappears at once (rename, then delete)."
     if not os.path.lexists(path): return
-    if os.path.isdir(path) and not os.path.islink(path):
-        trash = os.path.join(os.path.dirname(path), f'.trash-{os.getpid()}-{os.urandom(4).hex()}')
-        os.rename(path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    else: os.unlink(path)
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            trash = os.path.join(os.path.dirname(path), f'.trash-{os.getpid()}-{os.urandom(4).hex()}')
+            os.rename(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        else: os.unlink(path)
+    except FileNotFoundError: pass   # another process removed it first
 
 # %% ../nbs/10_store.ipynb #128285d8
 def write_atomic(path, # the file to write
@@ -350,7 +352,8 @@ def record_dirs(cache_dir, # the cache directory
         with open(f.path, 'rb') as fh: return fh.read(len(head)) == head
     for d in dirs:
         try:
-            files = [f for f in os.scandir(d.path) if f.name[0] != '.']   # not write_atomic's temporary files
+            files = [f for f in os.scandir(d.path)
+                     if not re.fullmatch(r'\..+\.json\..+\.tmp', f.name)]   # not write_atomic's temporary files
             if files and all(is_record(f) for f in files):
                 out.append(dict(kind=d.name, path=d.path, records=len(files),
                                 bytes=sum(f.stat().st_size for f in files)))

@@ -13,7 +13,7 @@ import numpy as np
 from .env import BanglaDataError
 
 # %% auto #0
-__all__ = ['sample_tokenizer', 'load_tokenizer', 'DeferredTokenizer', 'tokenizer_files_dir', 'backend_settings',
+__all__ = ['sample_tokenizer', 'tokenizer_files_dir', 'load_tokenizer', 'DeferredTokenizer', 'backend_settings',
            'tokenizer_max_length', 'check_max_length']
 
 # %% ../nbs/06_tokenizer.ipynb #4c698942
@@ -77,6 +77,40 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
                                       timeout=timeout): return True
     except OSError: return False
 
+# %% ../nbs/06_tokenizer.ipynb #f0cfa94a
+_VOCAB_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')   # or a SentencePiece `*.model`
+_LEGACY_CACHE_VARS = ('TRANSFORMERS_CACHE', 'PYTORCH_TRANSFORMERS_CACHE', 'PYTORCH_PRETRAINED_BERT_CACHE')
+
+def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a local directory or a tokenizer object
+                        hub_cache=None, # the Hugging Face hub cache; None: huggingface_hub's (HF_HUB_CACHE, HF_HOME)
+                       ) -> Optional[str]:
+    "The directory a tokenizer is loaded from: the directory itself, or a hub name's cached snapshot; else None."
+    if not isinstance(tokenizer, (str, os.PathLike)): return None
+    name = os.fspath(tokenizer)
+    path = Path(name).expanduser()
+    if path.is_dir(): return str(path)
+    if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
+    if hub_cache is None:
+        if any(os.environ.get(v) for v in _LEGACY_CACHE_VARS): return None   # transformers 4 may look there
+        try: from huggingface_hub.constants import HF_HUB_CACHE as hub_cache   # a light import (~20 ms)
+        except ImportError: return None
+    repo = Path(hub_cache).expanduser() / ('models--' + name.replace('/', '--'))
+    try: commit = (repo / 'refs' / 'main').read_text().strip()
+    except OSError: return None
+    snapshot = repo / 'snapshots' / commit
+    try: files = os.listdir(snapshot) if commit else []
+    except OSError: return None
+    return str(snapshot) if any(f in _VOCAB_FILES or f.endswith('.model') for f in files) else None
+
+# %% ../nbs/06_tokenizer.ipynb #51d3eab8
+def _check_vocabulary(tok, where:str):
+    "`tok`, unless it holds nothing but special tokens (what transformers builds from a `config.json` alone)."
+    if len(tok) <= len(set(tok.all_special_tokens)):
+        raise BanglaDataError(f"{where}: the tokenizer loaded has only its {len(tok)} special tokens and no "
+                              "vocabulary, so every word would be [UNK]. The files lack tokenizer.json or vocab.txt: "
+                              "save the tokenizer there with save_pretrained, or download it again.")
+    return tok
+
 # %% ../nbs/06_tokenizer.ipynb #0c036d4d
 def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local directory or a tokenizer object
                   ):
@@ -91,16 +125,22 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
     name = os.fspath(tokenizer)
     path = Path(name).expanduser()
     if path.is_dir():
-        try: return AutoTokenizer.from_pretrained(str(path))
+        try: tok = AutoTokenizer.from_pretrained(str(path))
         except Exception as e: raise BanglaDataError(f"{path}: could not load a tokenizer from this directory "
                                                      f"({type(e).__name__}: {e}). "
                                                      "It should hold tokenizer.json or vocab.txt with "
                                                      "tokenizer_config.json, as written by save_pretrained.") from None
+        return _check_vocabulary(tok, str(path))
     if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1:
         raise BanglaDataError(f"tokenizer {name!r}: no such directory. Give a directory written by save_pretrained, or "
                               "a hub name like 'csebuetnlp/banglabert'.")
-    try: return AutoTokenizer.from_pretrained(name, local_files_only=True)
-    except Exception: pass
+    snapshot = tokenizer_files_dir(name)   # the cached snapshot: exactly the files a warm run fingerprints
+    for source in ([snapshot] if snapshot else []) + [None]:
+        try: tok = AutoTokenizer.from_pretrained(source or name, local_files_only=True)
+        except Exception: continue
+        if len(tok) > len(set(tok.all_special_tokens)):          # not a config-only snapshot's empty tokenizer
+            tok.name_or_path = name                              # the hub name, as from_pretrained(name) gives
+            return tok
     if not _hub_reachable():
         raise BanglaDataError(f"tokenizer {name!r} is not in the local Hugging Face cache and the hub cannot be "
                               "reached (offline machine?). "
@@ -108,11 +148,12 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
                               "(AutoTokenizer.from_pretrained(name).save_pretrained(DIR)) "
                               "and pass DIR (tokenizer=DIR; on the command line: --tokenizer DIR), or check the "
                               "spelling of the name.")
-    try: return AutoTokenizer.from_pretrained(name)
+    try: tok = AutoTokenizer.from_pretrained(name)
     except Exception as e:
         raise BanglaDataError(f"tokenizer {name!r} could not be loaded from the hub ({type(e).__name__}: "
                               f"{str(e).splitlines()[0]}). "
                               "Check the spelling, or pass a local directory.") from None
+    return _check_vocabulary(tok, f"tokenizer {name!r}")
 
 # %% ../nbs/06_tokenizer.ipynb #29482ee6
 class DeferredTokenizer:
@@ -135,26 +176,6 @@ class DeferredTokenizer:
     def __call__(self, *args, **kwargs): return self.load()(*args, **kwargs)
     def __len__(self): return len(self.load())
     def __repr__(self): return f"DeferredTokenizer({os.fspath(self.spec)!r}, loaded={self.loaded})"
-
-# %% ../nbs/06_tokenizer.ipynb #9e7824a1
-def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a local directory or a tokenizer object
-                        hub_cache=None, # the Hugging Face hub cache; None: huggingface_hub's (HF_HUB_CACHE, HF_HOME)
-                       ) -> Optional[str]:
-    "The directory `load_tokenizer(tokenizer)` reads first: itself, or a hub name's cached snapshot; else None."
-    if not isinstance(tokenizer, (str, os.PathLike)): return None
-    name = os.fspath(tokenizer)
-    path = Path(name).expanduser()
-    if path.is_dir(): return str(path)
-    if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
-    if hub_cache is None:
-        if os.environ.get('TRANSFORMERS_CACHE'): return None   # transformers 4 may look there: do not guess
-        try: from huggingface_hub.constants import HF_HUB_CACHE as hub_cache   # a light import (~20 ms)
-        except ImportError: return None
-    repo = Path(hub_cache) / ('models--' + name.replace('/', '--'))
-    try: commit = (repo / 'refs' / 'main').read_text().strip()
-    except OSError: return None
-    snapshot = repo / 'snapshots' / commit
-    return str(snapshot) if commit and snapshot.is_dir() else None
 
 # %% ../nbs/06_tokenizer.ipynb #940a6dd2
 @contextmanager

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from bangla_data import prepare
 from bangla_data.loading import SAMPLE_PATH
-from bangla_data.tokenizer import DeferredTokenizer, sample_tokenizer
+from bangla_data.tokenizer import _LEGACY_CACHE_VARS, DeferredTokenizer, sample_tokenizer
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
 
 HEAVY = ("transformers", "sklearn", "scipy", "matplotlib", "iterstrat")
@@ -107,14 +107,15 @@ def _runs(tmp_path, data, tok, cache, times=2, labels=(), text="", env=None):
     args = [sys.executable, str(script), str(data), str(tok), str(cache), ",".join(labels), text]
     out = []
     for _ in range(times):
-        r = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+        base = {k: v for k, v in os.environ.items() if k not in _LEGACY_CACHE_VARS}   # transformers 4's caches
+        r = subprocess.run(args, capture_output=True, text=True, timeout=600, env={**base, **(env or {})})
         assert r.returncode == 0, r.stderr[-3000:]
         out.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return out
 
 
 def _hub_cache(root, files_from, name, commit):
-    "A Hugging Face hub cache at `root` with `files_from`'s files as repo `name` at `commit` (huggingface_hub's layout)."
+    "A hub cache at `root`: `files_from`'s files as repo `name` at `commit`, laid out as huggingface_hub does."
     repo = root / ("models--" + name.replace("/", "--"))
     snapshot = repo / "snapshots" / commit
     snapshot.mkdir(parents=True)
@@ -152,6 +153,40 @@ def test_hub_name_in_the_hf_cache_is_warm_and_a_new_revision_is_a_miss(tmp_path,
     assert (changed["status"], again["status"]) == ("miss", "hit") and "transformers" in changed["heavy"]
     (fresh,) = _runs(tmp_path, SAMPLE_PATH, new, tmp_path / "f", times=1)
     assert changed["ids"] != cold["ids"] and not _differs(changed, fresh) and not _differs(again, fresh)
+
+
+def test_a_hub_name_downloaded_by_the_cold_run_is_warm_next_time(tmp_path, tok_dir, monkeypatch):
+    import huggingface_hub.constants
+    import bangla_data.pipeline as pipeline
+    (tok_dir / "config.json").write_text('{"model_type": "bert"}')
+    hub, name = tmp_path / "hub", "bangla-data/sample-tokenizer"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    for v in _LEGACY_CACHE_VARS: monkeypatch.delenv(v, raising=False)
+    real = pipeline.load_tokenizer
+    def download(spec):             # what from_pretrained does online: the snapshot appears, then it is loaded
+        _hub_cache(hub, tok_dir, name, "3" * 40)
+        return real(spec)
+    monkeypatch.setattr(pipeline, "load_tokenizer", download)
+    cold = prepare(SAMPLE_PATH, tokenizer=name, cache_dir=str(tmp_path / "c"), verbose=False)
+    monkeypatch.setattr(pipeline, "load_tokenizer", real)
+    warm = prepare(SAMPLE_PATH, tokenizer=name, cache_dir=str(tmp_path / "c"), verbose=False)
+    assert (cold.cache["status"], warm.cache["status"]) == ("miss", "hit")
+    assert isinstance(warm._tokenizer, DeferredTokenizer) and not warm._tokenizer.loaded      # nothing built
+    assert _state(warm) == _state(cold)
+
+
+def test_files_changed_while_the_tokenizer_loads_are_not_remembered(tmp_path, tok_dir, monkeypatch):
+    import bangla_data.pipeline as pipeline
+    real = pipeline.load_tokenizer
+    def load_then_edit(spec):       # another process edits the directory just after the tokenizer was read
+        tok = real(spec)
+        (tok_dir / "added_later.txt").write_text("x")
+        return tok
+    monkeypatch.setattr(pipeline, "load_tokenizer", load_then_edit)
+    _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
+    assert not (tmp_path / "c" / "tokenizers").exists()         # no record for files it was not built from
+    monkeypatch.setattr(pipeline, "load_tokenizer", real)
+    assert not isinstance(_run(SAMPLE_PATH, tok_dir, tmp_path / "c")._tokenizer, DeferredTokenizer)   # built again
 
 
 @pytest.mark.shared

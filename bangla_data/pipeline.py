@@ -319,7 +319,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
         td, sampled = None, False
         if record is not None:   # a warm run: the entry is found from the tokenizer's files, nothing is built
             with step('cache'): td = lookup_tokenized(comments, labels, record, cache_dir, cleaning=cleaning)
-        if td is not None: tok, ml = DeferredTokenizer(spec), record['max_length']
+        if td is not None: tok, ml = DeferredTokenizer(spec, files=before), record['max_length']
         else:
             try:
                 try: tok = load_tokenizer(spec)

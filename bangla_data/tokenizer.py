@@ -159,18 +159,31 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
 class DeferredTokenizer:
     "The tokenizer `spec` names, loaded with `load_tokenizer` on first use (`load()`, any attribute, a call)."
     def __init__(self, spec, # what `load_tokenizer` takes: a hub name or a local directory
-                ): self.spec, self._tokenizer = spec, None
+                 files:Optional[str]=None, # `tokenizer_files_fingerprint` of its files when they were used; checked
+                ): self.spec, self.files, self._tokenizer = spec, files, None
 
     def load(self):
-        "The tokenizer itself (loaded once)."
-        if self._tokenizer is None: self._tokenizer = load_tokenizer(self.spec)
+        "The tokenizer itself (loaded once), refused if its files changed since `files` was taken."
+        if self._tokenizer is None:
+            if self.files is not None: self._check_files()
+            self._tokenizer = load_tokenizer(self.spec)
         return self._tokenizer
+
+    def _check_files(self):
+        from bangla_data.fingerprint import tokenizer_files_fingerprint   # here: that module imports this one
+        where = tokenizer_files_dir(self.spec)
+        try: now = tokenizer_files_fingerprint(where) if where else None
+        except BanglaDataError: now = None
+        if now != self.files:
+            raise BanglaDataError(f"the files of tokenizer {os.fspath(self.spec)!r} ({where or 'gone'}) changed after "
+                                  "prepare() found its cached tokenized data made with them, so the tokenizer would "
+                                  "not match those ids: run prepare() again")
 
     @property
     def loaded(self) -> bool: return self._tokenizer is not None
 
     def __getattr__(self, name):
-        if name.startswith('__') or name in ('spec', '_tokenizer'): raise AttributeError(name)
+        if name.startswith('__') or name in ('spec', 'files', '_tokenizer'): raise AttributeError(name)
         return getattr(self.load(), name)
 
     def __call__(self, *args, **kwargs): return self.load()(*args, **kwargs)

@@ -175,6 +175,15 @@ def test_a_hub_name_downloaded_by_the_cold_run_is_warm_next_time(tmp_path, tok_d
     assert _state(warm) == _state(cold)
 
 
+def test_files_changed_after_a_warm_run_are_refused_when_the_tokenizer_loads(tmp_path, tok_dir):
+    _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
+    warm = _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
+    assert isinstance(warm._tokenizer, DeferredTokenizer) and not warm._tokenizer.loaded
+    (tok_dir / "tokenizer_config.json").write_text((tok_dir / "tokenizer_config.json").read_text() + " ")
+    with pytest.raises(ValueError, match="changed after prepare"):      # not a tokenizer that misses the ids
+        warm.tokenizer
+
+
 def test_files_changed_while_the_tokenizer_loads_are_not_remembered(tmp_path, tok_dir, monkeypatch):
     import bangla_data.pipeline as pipeline
     real = pipeline.load_tokenizer

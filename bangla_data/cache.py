@@ -199,8 +199,9 @@ def get_or_create_tokenized_dataset(comments, # the texts
 # %% ../nbs/11_cache.ipynb #25bf6cf3
 TOKENIZERS_DIR = 'tokenizers'   # the records of tokenizer directories (a `bangla_data.store` record kind)
 
-def _tokenizer_files_key(directory, max_length, add_special_tokens, files=None) -> str:
-    inputs = dict(format_version=FORMAT_VERSION, files=files or tokenizer_files_fingerprint(directory),
+def _tokenizer_files_key(directory, max_length, add_special_tokens, fingerprint=None) -> str:
+    files = tokenizer_files_fingerprint(directory) if fingerprint is None else fingerprint
+    inputs = dict(format_version=FORMAT_VERSION, files=files,
                   max_length=max_length if isinstance(max_length, int) else repr(max_length),
                   add_special_tokens=bool(add_special_tokens), versions=_versions())
     return Hasher().update(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -210,10 +211,10 @@ def remember_tokenizer(cache_dir, # the cache directory
                        max_length, # tokens per row, as asked for
                        record:dict, # `tokenizer_record` of the tokenizer loaded from `directory`
                        add_special_tokens:bool=True, # as in a tokenizer call
-                       files:str|None=None, # `tokenizer_files_fingerprint(directory)` when it was loaded; None: now
+                       fingerprint:str|None=None, # `tokenizer_files_fingerprint(directory)` as loaded; None: now
                       ) -> None:
     "Keep `record` for the tokenizer in `directory` (by its files' fingerprint), so a later run need not build it."
-    key = _tokenizer_files_key(directory, max_length, add_special_tokens, files)
+    key = _tokenizer_files_key(directory, max_length, add_special_tokens, fingerprint)
     try: write_record(cache_dir, TOKENIZERS_DIR, key, record)
     except OSError: pass   # a read-only cache still works; it only cannot skip the build next time
 
@@ -221,10 +222,10 @@ def recall_tokenizer(cache_dir, # the cache directory
                      directory, # the tokenizer's directory
                      max_length, # tokens per row, as asked for
                      add_special_tokens:bool=True, # as in a tokenizer call
-                     files:str|None=None, # `tokenizer_files_fingerprint(directory)` if already taken; None: now
+                     fingerprint:str|None=None, # `tokenizer_files_fingerprint(directory)` if already taken; None: now
                     ) -> dict|None:
     "The `tokenizer_record` kept for `directory`'s files as they are now, or None."
-    key = _tokenizer_files_key(directory, max_length, add_special_tokens, files)
+    key = _tokenizer_files_key(directory, max_length, add_special_tokens, fingerprint)
     return read_record(cache_dir, TOKENIZERS_DIR, key)[0]
 
 # %% ../nbs/11_cache.ipynb #b750d367

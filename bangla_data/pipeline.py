@@ -313,13 +313,13 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                                                                                    type(spec).__name__)
         files = tokenizer_files_dir(spec)   # what it is built from: a directory, or a hub name's cached snapshot
         try: before = tokenizer_files_fingerprint(files) if files else None
-        except BanglaDataError: before = None   # no tokenizer files there: load_tokenizer says what is wrong
+        except (BanglaDataError, OSError): before = None   # unreadable or no tokenizer files: load_tokenizer says
         t = time.perf_counter()
-        record = recall_tokenizer(cache_dir, files, asked, files=before) if before else None
+        record = recall_tokenizer(cache_dir, files, asked, fingerprint=before) if before else None
         td, sampled = None, False
         if record is not None:   # a warm run: the entry is found from the tokenizer's files, nothing is built
             with step('cache'): td = lookup_tokenized(comments, labels, record, cache_dir, cleaning=cleaning)
-        if td is not None: tok, ml = DeferredTokenizer(spec, files=before), record['max_length']
+        if td is not None: tok, ml = DeferredTokenizer(spec, expect=record['fingerprint']), record['max_length']
         else:
             try:
                 try: tok = load_tokenizer(spec)
@@ -333,7 +333,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
                 # the files it was built from: a hub name may have been downloaded just now; none if they changed
                 built_from = None if sampled else tokenizer_files_dir(spec)
                 try: built = tokenizer_files_fingerprint(built_from) if built_from else None
-                except BanglaDataError: built = None
+                except (BanglaDataError, OSError): built = None
                 if before is not None and (built_from, built) != (files, before): built = None
                 # the one rule (bangla_data.tokenizer), before any work
                 ml = check_max_length(tok, asked)
@@ -348,7 +348,7 @@ def prepare(data=None, # a file or DataFrame of comments (default: the bundled s
             with step('cache'):
                 td = get_or_create_tokenized_dataset(comments, labels, tok, ml, cache_dir, cleaning=cleaning,
                                                      verbose=False)
-            if built: remember_tokenizer(cache_dir, built_from, asked, tokenizer_record(tok, asked), files=built)
+            if built: remember_tokenizer(cache_dir, built_from, asked, tokenizer_record(tok, asked), fingerprint=built)
         seconds = time.perf_counter() - t
         timings['tokenize'] += seconds
         ci = getattr(td, 'cache_info', None) or {}

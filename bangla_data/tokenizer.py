@@ -103,9 +103,11 @@ def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a 
     return str(snapshot) if any(f in _VOCAB_FILES or f.endswith('.model') for f in files) else None
 
 # %% ../nbs/06_tokenizer.ipynb #51d3eab8
+def _has_vocabulary(tok) -> bool: return len(tok) > len(set(tok.all_special_tokens))
+
 def _check_vocabulary(tok, where:str):
     "`tok`, unless it holds nothing but special tokens (what transformers builds from a `config.json` alone)."
-    if len(tok) <= len(set(tok.all_special_tokens)):
+    if not _has_vocabulary(tok):
         raise BanglaDataError(f"{where}: the tokenizer loaded has only its {len(tok)} special tokens and no "
                               "vocabulary, so every word would be [UNK]. The files lack tokenizer.json or vocab.txt: "
                               "save the tokenizer there with save_pretrained, or download it again.")
@@ -138,12 +140,12 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
     for source in ([snapshot] if snapshot else []) + [None]:
         try: tok = AutoTokenizer.from_pretrained(source or name, local_files_only=True)
         except Exception: continue
-        if len(tok) > len(set(tok.all_special_tokens)):          # not a config-only snapshot's empty tokenizer
+        if _has_vocabulary(tok):                                 # not a config-only snapshot's empty tokenizer
             tok.name_or_path = name                              # the hub name, as from_pretrained(name) gives
             return tok
     if not _hub_reachable():
-        raise BanglaDataError(f"tokenizer {name!r} is not in the local Hugging Face cache and the hub cannot be "
-                              "reached (offline machine?). "
+        raise BanglaDataError(f"tokenizer {name!r} is not in the local Hugging Face cache (or only its model files "
+                              "are) and the hub cannot be reached (offline machine?). "
                               "Download it once where you have internet "
                               "(AutoTokenizer.from_pretrained(name).save_pretrained(DIR)) "
                               "and pass DIR (tokenizer=DIR; on the command line: --tokenizer DIR), or check the "
@@ -159,31 +161,26 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
 class DeferredTokenizer:
     "The tokenizer `spec` names, loaded with `load_tokenizer` on first use (`load()`, any attribute, a call)."
     def __init__(self, spec, # what `load_tokenizer` takes: a hub name or a local directory
-                 files:Optional[str]=None, # `tokenizer_files_fingerprint` of its files when they were used; checked
-                ): self.spec, self.files, self._tokenizer = spec, files, None
+                 expect:Optional[str]=None, # the `tokenizer_fingerprint` it must have: the cached ids' tokenizer's
+                ): self.spec, self.expect, self._tokenizer = spec, expect, None
 
     def load(self):
-        "The tokenizer itself (loaded once), refused if its files changed since `files` was taken."
+        "The tokenizer itself (loaded once); an error if it is not the tokenizer `expect` names."
         if self._tokenizer is None:
-            if self.files is not None: self._check_files()
-            self._tokenizer = load_tokenizer(self.spec)
+            tok = load_tokenizer(self.spec)
+            from bangla_data.fingerprint import tokenizer_fingerprint   # here: that module imports this one
+            if self.expect is not None and tokenizer_fingerprint(tok) != self.expect:
+                raise BanglaDataError(f"tokenizer {os.fspath(self.spec)!r} changed after prepare() found its cached "
+                                      "tokenized data (its files were edited, or a new revision was downloaded), so "
+                                      "it would not match those ids: run prepare() again")
+            self._tokenizer = tok
         return self._tokenizer
-
-    def _check_files(self):
-        from bangla_data.fingerprint import tokenizer_files_fingerprint   # here: that module imports this one
-        where = tokenizer_files_dir(self.spec)
-        try: now = tokenizer_files_fingerprint(where) if where else None
-        except BanglaDataError: now = None
-        if now != self.files:
-            raise BanglaDataError(f"the files of tokenizer {os.fspath(self.spec)!r} ({where or 'gone'}) changed after "
-                                  "prepare() found its cached tokenized data made with them, so the tokenizer would "
-                                  "not match those ids: run prepare() again")
 
     @property
     def loaded(self) -> bool: return self._tokenizer is not None
 
     def __getattr__(self, name):
-        if name.startswith('__') or name in ('spec', 'files', '_tokenizer'): raise AttributeError(name)
+        if name.startswith('__') or name in ('spec', 'expect', '_tokenizer'): raise AttributeError(name)
         return getattr(self.load(), name)
 
     def __call__(self, *args, **kwargs): return self.load()(*args, **kwargs)
@@ -221,6 +218,7 @@ def tokenizer_max_length(tokenizer, # a Hugging Face tokenizer
     if isinstance(mml, (int, np.integer)) and not isinstance(mml, bool) and 0 < mml < _UNSET_MAX:
         found.append((int(mml), 'tokenizer.model_max_length'))
     where = str(getattr(tokenizer, 'name_or_path', '') or '')
+    where = (tokenizer_files_dir(where) or where) if where else ''     # a hub name: its cached snapshot
     cfg = os.path.join(where, 'config.json') if where else ''
     if cfg and os.path.isfile(cfg):
         try:

@@ -175,13 +175,15 @@ def test_a_hub_name_downloaded_by_the_cold_run_is_warm_next_time(tmp_path, tok_d
     assert _state(warm) == _state(cold)
 
 
-def test_files_changed_after_a_warm_run_are_refused_when_the_tokenizer_loads(tmp_path, tok_dir):
+def test_a_tokenizer_changed_after_a_warm_run_is_refused_when_it_loads(tmp_path, tok_dir):
     _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
-    warm = _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
-    assert isinstance(warm._tokenizer, DeferredTokenizer) and not warm._tokenizer.loaded
-    (tok_dir / "tokenizer_config.json").write_text((tok_dir / "tokenizer_config.json").read_text() + " ")
+    warm, warm2 = (_run(SAMPLE_PATH, tok_dir, tmp_path / "c") for _ in range(2))
+    assert all(isinstance(w._tokenizer, DeferredTokenizer) and not w._tokenizer.loaded for w in (warm, warm2))
+    (tok_dir / "trainer_state.json").write_text("{}")                   # a file that is not the tokenizer: fine
+    assert warm.tokenizer.get_vocab() == sample_tokenizer().get_vocab()
+    sample_tokenizer(vocab_size=300).save_pretrained(tok_dir)            # another tokenizer in its place
     with pytest.raises(ValueError, match="changed after prepare"):      # not a tokenizer that misses the ids
-        warm.tokenizer
+        warm2.tokenizer
 
 
 def test_files_changed_while_the_tokenizer_loads_are_not_remembered(tmp_path, tok_dir, monkeypatch):

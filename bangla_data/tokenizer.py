@@ -88,18 +88,20 @@ def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a 
     if not isinstance(tokenizer, (str, os.PathLike)): return None
     name = os.fspath(tokenizer)
     path = Path(name).expanduser()
-    if path.is_dir(): return str(path)
-    if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
+    try:
+        if path.is_dir(): return str(path)
+        if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
+    except (OSError, ValueError): return None   # a name no file system takes (too long, a NUL character)
     if hub_cache is None:
         if any(os.environ.get(v) for v in _LEGACY_CACHE_VARS): return None   # transformers 4 may look there
         try: from huggingface_hub.constants import HF_HUB_CACHE as hub_cache   # a light import (~20 ms)
         except ImportError: return None
     repo = Path(hub_cache).expanduser() / ('models--' + name.replace('/', '--'))
-    try: commit = (repo / 'refs' / 'main').read_text().strip()
-    except OSError: return None
-    snapshot = repo / 'snapshots' / commit
-    try: files = os.listdir(snapshot) if commit else []
-    except OSError: return None
+    try:
+        commit = (repo / 'refs' / 'main').read_text().strip()
+        snapshot = repo / 'snapshots' / commit
+        files = os.listdir(snapshot) if commit else []
+    except (OSError, ValueError): return None
     return str(snapshot) if any(f in _VOCAB_FILES or f.endswith('.model') for f in files) else None
 
 # %% ../nbs/06_tokenizer.ipynb #51d3eab8

@@ -103,6 +103,8 @@ def write_atomic(path, # the file to write
 # %% ../nbs/10_store.ipynb #ed4dc109
 RECORD_FORMAT = 'bangla_data.record/1'
 
+def _is_record_header(h) -> bool: return isinstance(h, dict) and h.get('format') == RECORD_FORMAT
+
 def record_path(cache_dir, # the cache directory
                 kind:str, # the record's kind, its subdirectory: 'cleaned', 'reports', 'splits', 'tokenizers'
                 key:str, # the hash of the record's inputs
@@ -134,7 +136,7 @@ def read_record(cache_dir, # the cache directory
     head, sep, data = raw.partition(b'\n')
     try: h = json.loads(head) if sep else None
     except ValueError: h = None
-    if not isinstance(h, dict) or h.get('format') != RECORD_FORMAT: return None, f'{path} is not a bangla_data record'
+    if not _is_record_header(h): return None, f'{path} is not a bangla_data record'
     if h.get('kind') != kind or h.get('key') != key: return None, f'{path} holds another record'
     if Hasher().update(data).hexdigest() != h.get('checksum'): return None, f'{path} fails its checksum'
     try: return json.loads(data), None
@@ -343,13 +345,15 @@ def list_cache_entries(cache_dir, # the cache directory
 def record_dirs(cache_dir, # the cache directory
                ) -> list:
     "One dict per kind of record in `cache_dir` (kind, path, records, bytes): the subdirectories `write_record` made."
-    head, out, entries = json.dumps(dict(format=RECORD_FORMAT))[:-1].encode(), [], set(entry_names(cache_dir))
+    out, entries = [], set(entry_names(cache_dir))
     try: dirs = sorted((e for e in os.scandir(cache_dir) if e.is_dir(follow_symlinks=False) and e.name[0] != '.'
                         and e.name not in entries), key=lambda e: e.name)
     except OSError: return out
-    def is_record(f):
+    def is_record(f):                  # its first line is a record's header (the body is not read)
         if not (f.is_file(follow_symlinks=False) and f.name.endswith('.json')): return False
-        with open(f.path, 'rb') as fh: return fh.read(len(head)) == head
+        with open(f.path, 'rb') as fh: line = fh.readline(4096)
+        try: return _is_record_header(json.loads(line))
+        except ValueError: return False
     for d in dirs:
         try:
             files = [f for f in os.scandir(d.path)

@@ -81,6 +81,10 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
 _VOCAB_FILES = ('tokenizer.json', 'vocab.txt', 'vocab.json')   # or a SentencePiece `*.model`
 _LEGACY_CACHE_VARS = ('TRANSFORMERS_CACHE', 'PYTORCH_TRANSFORMERS_CACHE', 'PYTORCH_PRETRAINED_BERT_CACHE')
 
+def _is_path(name:str) -> bool:
+    "True if `name` (not a directory) is meant as a path rather than a hub name: it exists, or looks like a path."
+    return Path(name).expanduser().exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1
+
 def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a local directory or a tokenizer object
                         hub_cache=None, # the Hugging Face hub cache; None: huggingface_hub's (HF_HUB_CACHE, HF_HOME)
                        ) -> Optional[str]:
@@ -90,7 +94,7 @@ def tokenizer_files_dir(tokenizer, # what `load_tokenizer` takes: a hub name, a 
     path = Path(name).expanduser()
     try:
         if path.is_dir(): return str(path)
-        if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1: return None   # not a hub name
+        if _is_path(name): return None
     except (OSError, ValueError): return None   # a name no file system takes (too long, a NUL character)
     if hub_cache is None:
         if any(os.environ.get(v) for v in _LEGACY_CACHE_VARS): return None   # transformers 4 may look there
@@ -135,7 +139,7 @@ def load_tokenizer(tokenizer='csebuetnlp/banglabert', # a hub name, a local dire
                                                      "It should hold tokenizer.json or vocab.txt with "
                                                      "tokenizer_config.json, as written by save_pretrained.") from None
         return _check_vocabulary(tok, str(path))
-    if path.exists() or name.startswith(('.', '/', '~')) or name.count('/') > 1:
+    if _is_path(name):
         raise BanglaDataError(f"tokenizer {name!r}: no such directory. Give a directory written by save_pretrained, or "
                               "a hub name like 'csebuetnlp/banglabert'.")
     snapshot = tokenizer_files_dir(name)   # the cached snapshot: exactly the files a warm run fingerprints

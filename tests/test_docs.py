@@ -5,7 +5,8 @@ and the library (e.g. by `make docs` earlier in the same CI run). Screenshots go
 (git-ignored): look at them to see what a reader sees. Needs `chromium` and a Bangla font
 (`tools/install_system_deps.sh`).
 """
-import importlib, inspect, json, re, shutil, subprocess, sys, tempfile
+import html as _html, importlib, inspect, json, re, shutil, subprocess, sys, tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,129 @@ def test_internal_links_resolve(site):
             if target not in pages: bad.append(f"{name} -> {href} (no such page)")
             elif frag and not frag.startswith('_') and f'id="{frag}"' not in pages[target]: bad.append(f"{name} -> {href} (no such anchor)")
     assert not bad, '\n'.join(sorted(set(bad)))
+
+
+
+# ---------------------------------------------------------------- show_doc: docments in a table, no markdown in code
+
+_RAW_MD_LINK = re.compile(r'\[`[^`\n]+`\]\([^)\s]*\.html[^)\s]*\)')   # [`name`](page.html#name), as nbdev's add_links writes
+
+
+class _CodeText(HTMLParser):
+    "The text of every outermost <pre>/<code> element (highlighting spans dropped, entities resolved)."
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.depth, self.blocks, self._cur = 0, [], []
+    def handle_starttag(self, tag, attrs):
+        if tag in ('pre', 'code'):
+            if self.depth == 0: self._cur = []
+            self.depth += 1
+    def handle_endtag(self, tag):
+        if tag in ('pre', 'code') and self.depth:
+            self.depth -= 1
+            if self.depth == 0: self.blocks.append(''.join(self._cur))
+    def handle_data(self, data):
+        if self.depth: self._cur.append(data)
+
+
+def code_texts(page_html: str):
+    p = _CodeText()
+    p.feed(page_html)
+    return p.blocks
+
+
+def raw_markdown_in_code(page_html: str):
+    "Markdown links `[`name`](page.html#...)` shown as text inside <pre>/<code> blocks of a page."
+    return [m for b in code_texts(page_html) for m in _RAW_MD_LINK.findall(b)]
+
+
+def showdoc_section(page_html: str, anchor: str):
+    "The show_doc output under `<h3 id=anchor>`, up to the next rule, heading or notebook cell (None if absent)."
+    m = re.search(rf'<h[34] id="{re.escape(anchor)}"', page_html)
+    if m is None: return None
+    end = re.search(r'<hr\s*/?>|<h[1-4][\s>]|<div class="cell[\s"]', page_html[m.end():])
+    return page_html[m.start():m.end() + (end.start() if end else len(page_html))]
+
+
+def param_table(page_html: str, anchor: str):
+    "The parameter table under the show_doc `anchor`: {name: details HTML}, or None when there is no table."
+    sec = showdoc_section(page_html, anchor)
+    t = re.search(r'<table>(.*?)</table>', sec or '', flags=re.S)
+    if t is None: return None
+    rows = {}
+    for tr in re.findall(r'<tr>(.*?)</tr>', t.group(1), flags=re.S):
+        tds = re.findall(r'<td>(.*?)</td>', tr, flags=re.S)
+        if tds: rows[_html.unescape(re.sub(r'<[^>]+>', '', tds[0])).strip()] = tds[-1].strip()
+    return rows
+
+
+def signature_comments(page_html: str, anchor: str):
+    "`# comment` lines inside the signature block of the show_doc `anchor`."
+    sec = showdoc_section(page_html, anchor) or ''
+    return [l for b in code_texts(sec) for l in b.splitlines() if re.search(r'(^|[,(]\s*)#\s', l)]
+
+
+PLANTED_BAD = """<h3 id="prepare">prepare</h3><div class="highlight"><pre><span class="k">def</span> <span class="nf">prepare</span>(
+    <span class="n">cache_dir</span>=<span class="kc">None</span>, <span class="c1"># the cache (default: [`default_cache_dir()`](store.html#default_cache_dir))</span>
+    <span class="n">seed</span>:<span class="nb">int</span>=<span class="mi">42</span>, <span class="c1"># seed of [`set_seed`](env.html#set_seed)</span>
+)</pre></div><p><em>Prepare.</em></p><p>inline <code>[`x`](a.html#x)</code></p><hr/>"""
+PLANTED_GOOD = """<h3 id="prepare">prepare</h3><div class="highlight"><pre><span class="k">def</span> <span class="nf">prepare</span>(<span class="n">cache_dir</span>=<span class="kc">None</span>, <span class="n">seed</span>:<span class="nb">int</span>=<span class="mi">42</span>)</pre></div>
+<p><em>Prepare.</em></p><table><thead><tr><th></th><th><strong>Details</strong></th></tr></thead><tbody>
+<tr><td><code>cache_dir</code></td><td>the cache (default: <a href="store.html#default_cache_dir"><code>default_cache_dir()</code></a>)</td></tr>
+<tr><td><code>seed</code></td><td>seed of <a href="env.html#set_seed"><code>set_seed</code></a></td></tr></tbody></table><hr/>"""
+
+
+def test_doc_checks_catch_planted_html():
+    "The checks below fail on the page nbdev's comment-style signatures produced, and pass on a table."
+    assert raw_markdown_in_code(PLANTED_BAD) == ['[`default_cache_dir()`](store.html#default_cache_dir)',
+                                                 '[`set_seed`](env.html#set_seed)', '[`x`](a.html#x)']
+    assert raw_markdown_in_code('<pre>a = 1  # see [`f`](page.html#f)</pre>') == ['[`f`](page.html#f)']  # entities too
+    assert param_table(PLANTED_BAD, 'prepare') is None
+    assert len(signature_comments(PLANTED_BAD, 'prepare')) == 2
+    assert raw_markdown_in_code(PLANTED_GOOD) == []
+    assert signature_comments(PLANTED_GOOD, 'prepare') == []
+    assert list(param_table(PLANTED_GOOD, 'prepare')) == ['cache_dir', 'seed']
+    assert 'href="store.html#default_cache_dir"' in param_table(PLANTED_GOOD, 'prepare')['cache_dir']
+    assert param_table(PLANTED_GOOD, 'other') is None
+
+
+def test_renderer_puts_docments_in_a_table():
+    "`render_docs.docment_markdown` (what show_doc shows in `make docs`): no comments in the signature, a table."
+    def f(a:int, # the first, see `g`
+          b:str|None=None, # with a | bar and `x|y`
+          *args, c='x', **kw)->int: # the sum
+        "Add things."
+    md = render_docs.docment_markdown(f)
+    sig = md.split('```python\n', 1)[1].split('\n```', 1)[0]
+    assert sig == "def f(a:int, b:str | None=None, *args, c='x', **kw)->int:", sig
+    rows = [l for l in md.splitlines() if l.startswith('| <code>') or l.startswith('| **Returns**')]
+    assert [re.sub(r'<[^>]+>', '', r.split(' | ')[0][2:]) for r in rows] == ['a', 'b', '*args', 'c', '**kw', '**Returns**']
+    assert all(len(re.findall(r'(?<!\\)\|', r)) == 5 for r in rows), rows   # a `|` in a cell does not split it
+    assert rows[0].endswith('| the first, see `g` |') and rows[-1].endswith('| the sum |')
+    def nodoc(a, b=1): "No docments."
+    assert '<table' not in md and '|' not in render_docs.docment_markdown(nodoc).split('```')[-1]
+    linked = render_docs.link_markdown("```python\ndef f(x): # `g`\n```\n| x | `g` |\n", lambda l: l.replace('`g`', '[`g`](p.html#g)'))
+    assert linked == "```python\ndef f(x): # `g`\n```\n| x | [`g`](p.html#g) |\n"
+
+
+def test_docments_render_as_tables(site):
+    "No page shows markdown links inside code; `prepare` and `create_data_loaders` have a full parameter table."
+    pages = {p.name: p.read_text(encoding='utf-8') for p in site.glob('*.html')}
+    raw = {n: raw_markdown_in_code(h) for n, h in pages.items()}
+    raw = {n: r for n, r in raw.items() if r}
+    assert not raw, f"{sum(map(len, raw.values()))} markdown links inside code: " + '; '.join(f"{n}: {r[:3]}" for n, r in raw.items())
+    from bangla_data.pipeline import prepare
+    from bangla_data.loaders import create_data_loaders
+    for page, fn in [('pipeline.html', prepare), ('loaders.html', create_data_loaders)]:
+        name = fn.__name__
+        h = pages[page]
+        assert signature_comments(h, name) == [], f"{page}: docments still inside the signature of {name}"
+        rows = param_table(h, name)
+        assert rows is not None, f"{page}: no parameter table under {name}"
+        params = list(inspect.signature(fn).parameters)
+        assert [r for r in rows if r != 'Returns'] == params, f"{page}: table rows of {name} != its parameters"
+        assert all(rows[p] for p in params if p in ('seed', 'batch_size', 'cache_dir')), rows
+    assert 'href="store.html#default_cache_dir"' in param_table(pages['pipeline.html'], 'prepare')['cache_dir']
 
 
 def test_bangla_font_installed():

@@ -6,9 +6,10 @@ For every `nbs/index.ipynb` and `nbs/NN_*.ipynb`:
    exported definitions that lack one);
 2. the notebook is EXECUTED in a fresh Jupyter kernel (this venv's Python, working directory `nbs/`, a
    per-notebook timeout) so `show_doc` output and plots are real; cells marked `#| notest`, `#| slow` or
-   `#| eval: false` are shown but not run, as in `nbdev_test`;
+   `#| eval: false` are shown but not run, as in `nbdev_test`; `show_doc` shows a signature without the docment
+   comments and the parameters in a table under it (`install_docment_tables`);
 3. the rest of nbdev's processors run as `nbdev_proc_nbs` does for Quarto (`#| hide`/`#| export` cells removed,
-   `show_doc` cells shown as output only, names linked to their docs);
+   `show_doc` cells shown as output only, names linked to their docs outside code blocks);
 4. nbconvert turns it into HTML, embedded in a page with a sidebar of all sections and one stylesheet.
 
 The site is built in a temporary directory and swapped in only when every notebook succeeded; any error in any
@@ -71,15 +72,19 @@ def _directives(src: str):
 
 
 SETUP = """#| hide
-import warnings as _rd_warnings
+import warnings as _rd_warnings, sys as _rd_sys
 _rd_warnings.filterwarnings('ignore', message='IProgress not found')  # tqdm.auto in a kernel without ipywidgets
 from nbdev.showdoc import show_doc
+_rd_sys.path.insert(0, %r)
+import render_docs as _rd
+_rd.install_docment_tables()  # show_doc: signature without comments, docments in a parameter table
+_rd_sys.path.remove(%r)
 try:
     from bangla_data.plotting import use_bangla_font as _rd_use_bangla_font
     _rd_use_bangla_font()
 except ImportError: pass
-del _rd_warnings
-"""
+del _rd_warnings, _rd_sys, _rd
+""" % ((str(Path(__file__).resolve().parent),) * 2)
 
 _re_quarto_attr = re.compile(r'(\]\([^)\s]*\))\{[^}\n]*\}')  # [source](url){target="_blank" ...}
 _re_fence_div = re.compile(r'^\s*:::.*$\n?', flags=re.M)
@@ -90,6 +95,152 @@ _ANSI = re.compile(r'\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])')
 
 def _clean_md(s: str) -> str:
     return _re_fence_div.sub('', _re_quarto_attr.sub(r'\1', s))
+
+
+# ---------------------------------------------------------------- show_doc: docments as a table (runs in the kernel)
+# fastcore 1.14's `MarkdownRenderer` (behind nbdev 2.4's `show_doc`) writes the docments as `# comments` inside the
+# ```python signature block, and nbdev's `add_links` then turns every `name` in them into `[`name`](page.html#name)`,
+# line by line, fences or not: raw markdown inside code. Here `show_doc` shows the signature without comments and
+# the parameters (name, type, default, docment) in a markdown table under it, as nbdev's `DocmentTbl` used to,
+# and `add_links_outside_code` links names only outside fenced code.
+
+def _anno_str(a) -> str:
+    "An annotation as a reader writes it: `str | None`, `Optional[DataFrame]`, `Prepared` (no module paths)."
+    import inspect
+    if a is inspect.Parameter.empty: return ''
+    if isinstance(a, str): return a
+    if isinstance(a, type) and not getattr(a, '__args__', None): return a.__qualname__
+    s = inspect.formatannotation(a)
+    return re.sub(r'\b[a-z_][\w]*\.(?=[A-Za-z_])', '', s)  # typing.Optional[pandas.core.frame.DataFrame] -> Optional[DataFrame]
+
+
+def _default_str(d) -> str:
+    import inspect
+    if d is inspect.Parameter.empty: return ''
+    if inspect.isfunction(d) or inspect.isclass(d) or inspect.isbuiltin(d): return d.__qualname__
+    return repr(d)
+
+
+def _params(sym):
+    "(signature, parameters without `self`) of `sym`, with real annotations (not types guessed from defaults)."
+    import inspect
+    try: sig = inspect.signature(sym, eval_str=True)
+    except Exception: sig = inspect.signature(sym)  # an annotation that does not evaluate stays a string
+    ps = [p for p in sig.parameters.values() if not (p.name == 'self' and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))]
+    return sig, ps
+
+
+def signature_text(sym, name: str, maxline: int = 110) -> str:
+    "`def name(a:int=1, *, b=None)->X:` wrapped at `maxline`, without docment comments."
+    import inspect
+    sig, ps = _params(sym)
+    parts, kw_star = [], False
+    for i, p in enumerate(ps):
+        if p.kind == p.KEYWORD_ONLY and not kw_star and not any(q.kind == q.VAR_POSITIONAL for q in ps): parts.append('*'); kw_star = True
+        pre = '*' if p.kind == p.VAR_POSITIONAL else '**' if p.kind == p.VAR_KEYWORD else ''
+        a, d = _anno_str(p.annotation), _default_str(p.default)
+        parts.append(pre + p.name + (f':{a}' if a else '') + (f'={d}' if d or p.default is not p.empty else ''))
+        if p.kind == p.POSITIONAL_ONLY and (i + 1 == len(ps) or ps[i + 1].kind != p.POSITIONAL_ONLY): parts.append('/')
+    ret = '' if inspect.isclass(sym) else _anno_str(sig.return_annotation)
+    prefix = 'class' if inspect.isclass(sym) else 'async def' if inspect.iscoroutinefunction(sym) else 'def'
+    tail = f")->{ret}:" if ret else '):'
+    one = f"{prefix} {name}({', '.join(parts)}{tail}"
+    if len(one) <= maxline: return one
+    lines, cur = [], ''
+    for x in parts:
+        if cur and len(cur) + len(x) + 2 > maxline - 4: lines.append(cur + ','); cur = x
+        else: cur = f"{cur}, {x}" if cur else x
+    if cur: lines.append(cur)
+    return f"{prefix} {name}(\n    " + '\n    '.join(lines) + f"\n{tail}"
+
+
+def _cell(s: str, code=False) -> str:
+    "Text for a markdown table cell: `|` cannot split it, newlines become `<br>`; `code` cells are literal."
+    if code: return '<code>' + html.escape(s, quote=False).replace('|', '&#124;') + '</code>' if s else ''
+    def _span(m):  # mistune does not unescape `\|` inside a code span: write such a span as HTML
+        return '<code>' + html.escape(m.group(1), quote=False).replace('|', '&#124;') + '</code>' if '|' in m.group(1) else m.group(0)
+    s = re.sub(r'`([^`\n]+)`', _span, s)
+    s = re.sub(r'(?<!\\)\|', r'\\|', s)
+    return s.strip().replace('\n', '<br>')
+
+
+def docment_table(sym) -> str:
+    "The markdown table of `sym`'s parameters (name, type, default, docment), '' when none has a docment."
+    import inspect
+    from fastcore.docments import docments
+    try: dm = docments(sym)
+    except Exception: return ''
+    sig, ps = _params(sym)
+    if not any(dm.get(p.name) for p in ps): return ''
+    rows = [(('*' if p.kind == p.VAR_POSITIONAL else '**' if p.kind == p.VAR_KEYWORD else '') + p.name,
+             _anno_str(p.annotation), _default_str(p.default), dm.get(p.name) or '') for p in ps]
+    ret_anno = '' if inspect.isclass(sym) else _anno_str(sig.return_annotation)
+    if ret_anno or dm.get('return'): rows.append(('**Returns**', ret_anno, '', dm.get('return') or ''))
+    has_t, has_d = any(r[1] for r in rows), any(r[2] for r in rows)
+    hdr = ['  '] + (['**Type**'] if has_t else []) + (['**Default**'] if has_d else []) + ['**Details**']
+    out = ['| ' + ' | '.join(hdr) + ' |', '| ' + ' | '.join('-' * len(h) for h in hdr) + ' |']
+    for nm, t, d, doc in rows:
+        cells = [nm if nm == '**Returns**' else _cell(nm, code=True)]
+        if has_t: cells.append(_cell(t, code=True))
+        if has_d: cells.append(_cell(d, code=True))
+        cells.append(_cell(doc))
+        out.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(out)
+
+
+def docment_markdown(sym, name=None, title_level=3, source=None) -> str:
+    "What `show_doc(sym)` shows: rule, source link, heading, signature (no comments), docstring, parameter table."
+    from fastcore.docments import qual_name, parse_docstring
+    nm = name or qual_name(sym)
+    doc = '---\n\n'
+    if source: doc += f'[source]({source}){{target="_blank" style="float:right; font-size:smaller"}}\n\n'
+    sig_nm = getattr(sym, '__name__', None) or nm.rsplit('.', 1)[-1]  # `def save_splits(...)` under `Prepared.save_splits`
+    doc += f"{'#' * title_level} {nm}\n\n```python\n{signature_text(sym, sig_nm)}\n```\n"
+    npdoc = parse_docstring(sym)
+    docs = '\n\n'.join([npdoc['Summary'], npdoc['Extended']]).strip()
+    if docs: doc += '\n' + re.sub(r'^(\s*)(.+)', r'\1*\2*', docs, count=1) + '\n'
+    tbl = docment_table(sym)
+    if tbl: doc += '\n' + tbl + '\n'
+    return doc
+
+
+def install_docment_tables():
+    "In the notebook's kernel: nbdev's `show_doc` renders with `docment_markdown` (falls back to nbdev's own)."
+    import nbdev.showdoc as sd
+    from nbdev.doclinks import NbdevLookup
+    base = sd.BasicMarkdownRenderer
+    if getattr(base, '_docment_tables', False): return
+    class DocmentTableRenderer(base):
+        "nbdev's `show_doc` markdown, with the docments in a table under a comment-free signature"
+        _docment_tables = True
+        def _repr_markdown_(self):
+            if not callable(self.sym) or self.sig is None: return super()._repr_markdown_()
+            try: return docment_markdown(self.sym, self.nm, self.title_level, NbdevLookup().code(self.fn))
+            except Exception: return super()._repr_markdown_()
+    sd.BasicMarkdownRenderer = DocmentTableRenderer
+
+
+def link_markdown(md: str, link_line) -> str:
+    "Apply `link_line` to the lines of `md` outside fenced code blocks (``` or ~~~)."
+    out, fence = [], None
+    for l in md.splitlines(keepends=True):
+        m = re.match(r'^\s*(`{3,}|~{3,})', l)
+        if m and (fence is None or m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence)):
+            fence = m.group(1) if fence is None else None
+        elif fence is None: l = link_line(l)
+        out.append(l)
+    return ''.join(out)
+
+
+def add_links_outside_code(cell):
+    "nbdev's `add_links`, except that names inside fenced code in markdown outputs stay plain code."
+    from nbdev.doclinks import NbdevLookup
+    nl = NbdevLookup()
+    if cell.cell_type == 'markdown': cell.source = nl.linkify(cell.source)
+    for o in cell.get('outputs', []):
+        md = o.get('data', {}).get('text/markdown') if hasattr(o, 'get') else None
+        if md is None: continue
+        o['data']['text/markdown'] = link_markdown(md if isinstance(md, str) else ''.join(md), nl.link_line)
 
 
 def render_notebook(src: str, timeout: int):
@@ -156,7 +307,7 @@ def render_notebook(src: str, timeout: int):
     nb2 = dict2nb(d)
     nb2['path_'] = str(src)
     post = [P.strip_ansi, P.hide_line, P.filter_stream_, P.rm_header_dash, P.clean_show_doc, P.rm_export,
-            P.ai_magics, P.clean_magics, P.hide_, P.add_links, P.strip_hidden_metadata]
+            P.ai_magics, P.clean_magics, P.hide_, add_links_outside_code, P.strip_hidden_metadata]
     NBProcessor(nb=nb2, procs=post).process()
 
     # 4. HTML: honour the Quarto cell options nbdev relies on, then nbconvert

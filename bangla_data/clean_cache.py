@@ -10,11 +10,32 @@ from .fingerprint import HASH, Hasher, text_fingerprint
 from .store import read_record, write_record
 
 # %% auto #0
-__all__ = ['CLEAN_CACHE_FORMAT', 'CLEANED_DIR', 'cleaning_key', 'cached_clean_texts']
+__all__ = ['CLEANED_DIR', 'CLEAN_CACHE_FORMAT', 'cached_clean_texts', 'cleaning_key']
 
-# %% ../nbs/04a_clean_cache.ipynb #773355b2
-CLEAN_CACHE_FORMAT = 'bangla_data.cleaned/1'
+# %% ../nbs/04a_clean_cache.ipynb #7c1d3132
 CLEANED_DIR = 'cleaned'   # the cleaning cache's subdirectory of the cache directory
+
+def cached_clean_texts(texts:list, # the raw texts, in row order
+                       cache_dir=None, # the cache directory (its `cleaned/` subdirectory); None: no cache
+                       options:dict|None=None, # options of `clean_bangla_text`
+                      ) -> tuple:
+    "`(clean_bangla_texts(texts, **options), status)`, read from the cleaning cache when the same inputs were cleaned."
+    options = dict(options or {})
+    if cache_dir is None: return clean_bangla_texts(texts, **options), 'off'
+    key = cleaning_key(texts, options)
+    cleaned, problem = _read_cleaned(cache_dir, key, len(texts))
+    if cleaned is not None: return cleaned, 'hit'
+    if problem: warnings.warn(f"cleaning cache: {problem}; cleaning again and replacing it", stacklevel=2)
+    cleaned = clean_bangla_texts(texts, **options)
+    try: _write_cleaned(cache_dir, key, cleaned, options)
+    except OSError as e:
+        warnings.warn(f"could not write the cleaning cache in {cache_dir} ({e}); the cleaned texts are not kept",
+                      stacklevel=2)
+        return cleaned, 'memory'
+    return cleaned, 'rebuilt' if problem else 'miss'
+
+# %% ../nbs/04a_clean_cache.ipynb #d396ae00
+CLEAN_CACHE_FORMAT = 'bangla_data.cleaned/1'
 
 def cleaning_key(texts:list, # the raw texts, in row order
                  options:dict|None=None, # options of `clean_bangla_text`
@@ -24,29 +45,21 @@ def cleaning_key(texts:list, # the raw texts, in row order
                   settings=clean_settings(options))
     return Hasher().update(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
-# %% ../nbs/04a_clean_cache.ipynb #d396ae00
-def cached_clean_texts(texts:list, # the raw texts, in row order
-                       cache_dir=None, # the cache directory (its `cleaned/` subdirectory); None: no cache
-                       options:dict|None=None, # options of `clean_bangla_text`
-                      ) -> tuple:
-    "`(clean_bangla_texts(texts, **options), status)`, read from the cleaning cache when the same inputs were cleaned."
-    options = dict(options or {})
-    if cache_dir is None: return clean_bangla_texts(texts, **options), 'off'
-    key = cleaning_key(texts, options)
+# %% ../nbs/04a_clean_cache.ipynb #f1826a65
+def _write_cleaned(cache_dir, key:str, cleaned:list, options:dict):
+    "Store `cleaned` as the cleaning cache's record `key`: each distinct text once and, per row, which one."
+    ids = {}
+    index = [ids.setdefault(t, len(ids)) for t in cleaned]   # each distinct cleaned text once
+    write_record(cache_dir, CLEANED_DIR, key, dict(settings=clean_settings(options), texts=list(ids), index=index))
+
+# %% ../nbs/04a_clean_cache.ipynb #ea696340
+def _read_cleaned(cache_dir, key:str, n:int) -> tuple:
+    "`(cleaned, None)` from the record `key` if it holds `n` rows; else `(None, why)`, `why` None when there is none."
     body, problem = read_record(cache_dir, CLEANED_DIR, key)
     if body is not None:
         try:
             cleaned = [body['texts'][i] for i in body['index']]
-            if len(cleaned) == len(texts): return cleaned, 'hit'
-            problem = f"it holds {len(cleaned):,} rows, not {len(texts):,}"
+            if len(cleaned) == n: return cleaned, None
+            problem = f"it holds {len(cleaned):,} rows, not {n:,}"
         except (KeyError, TypeError, IndexError) as e: problem = f'its body is inconsistent ({e!r})'
-    if problem: warnings.warn(f"cleaning cache: {problem}; cleaning again and replacing it", stacklevel=2)
-    cleaned = clean_bangla_texts(texts, **options)
-    ids = {}
-    index = [ids.setdefault(t, len(ids)) for t in cleaned]   # each distinct cleaned text once
-    try: write_record(cache_dir, CLEANED_DIR, key, dict(settings=clean_settings(options), texts=list(ids), index=index))
-    except OSError as e:
-        warnings.warn(f"could not write the cleaning cache in {cache_dir} ({e}); the cleaned texts are not kept",
-                      stacklevel=2)
-        return cleaned, 'memory'
-    return cleaned, 'rebuilt' if problem else 'miss'
+    return None, problem

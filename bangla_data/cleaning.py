@@ -9,62 +9,10 @@ from .env import BanglaDataError
 from .normalizer import NORMALIZER_VERSION, normalize_bangla
 
 # %% auto #0
-__all__ = ['EMOJI_MODES', 'CLEAN_OPTIONS', 'clean_bangla_text', 'check_clean_options', 'clean_settings', 'clean_bangla_texts']
+__all__ = ['EMOJI_MODES', 'CLEAN_OPTIONS', 'clean_bangla_text', 'clean_bangla_texts', 'check_clean_options', 'clean_settings']
 
 # %% ../nbs/03_cleaning.ipynb #28f4250a
-_URL_RE = re.compile(r'(?:https?://|www\.)\S+', re.IGNORECASE)
-_INVISIBLE_RE = re.compile('[\u200b\u2060\ufeff\u00ad\u180e\u200e\u200f]')
-_ANY_INVISIBLE_RE = re.compile('[\u200b-\u200f\u2060\ufeff\u00ad\u180e]')
-_LATIN_RE = re.compile(r'[A-Za-z]+')
-_LETTER = '\u0981-\u09e3\u09f0\u09f1'   # Bangla letters and signs (not digits, currency signs or symbols)
-_BANGLA_LETTER_RE = re.compile(f'[{_LETTER}]')
-_DANDA_RE = re.compile(f'(?<=[{_LETTER}])\u09f7')
-# pictographs (the start of an emoji), and what may follow one inside the same emoji: variation selectors, keycap,
-# skin tones, tag characters, or a ZWJ and another pictograph
-_PICTO = ('\u203c\u2049\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3030\u303d\u3297\u3299\U0001F000-\U0001FAFF')
-_EMOJI_TAIL = '\ufe0e\ufe0f\u20e3\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F'
-_EMOJI = f'[\U0001F1E6-\U0001F1FF]{{2}}|[{_PICTO}](?:[{_EMOJI_TAIL}]|\u200d[{_PICTO}])*'
-_EMOJI_RE = re.compile(_EMOJI)
-_JOINERS_RE = re.compile('[\u200c\u200d]+')
 EMOJI_MODES = ('keep', 'remove', 'name', 'placeholder')
-
-def _keep_joiner(m):
-    "A ZWJ/ZWNJ run stays between two Bangla letters or signs, a ZWJ between two parts of an emoji; others go."
-    s, a, b = m.string, m.start(), m.end()
-    before, after = s[a - 1:a], s[b:b + 1]
-    if _BANGLA_LETTER_RE.fullmatch(before) and _BANGLA_LETTER_RE.fullmatch(after): return m.group(0)
-    if m.group(0) == '\u200d' and before and after and _EMOJI_RE.match(after) and (
-            _EMOJI_RE.match(before) or before in '\ufe0f\ufe0e' or '\U0001F3FB' <= before <= '\U0001F3FF'):
-        return m.group(0)
-    return ''
-
-# %% ../nbs/03_cleaning.ipynb #f39e212e
-@functools.cache
-def _symbol_run_re():
-    ranges, start = [], None
-    for cp in range(0x80, 0x20000):
-        sym = unicodedata.category(chr(cp))[0] == 'S'
-        if sym and start is None: start = cp
-        if not sym and start is not None: ranges.append((start, cp - 1)); start = None
-    cls = ''.join(re.escape(chr(a)) + ('-' + re.escape(chr(b)) if b > a else '') for a, b in ranges)
-    # the run pattern, and one character class to skip the many texts without any symbol quickly
-    return re.compile(f'(?:{_EMOJI}|[{cls}])+'), re.compile(f'[{_PICTO}\U0001F1E6-\U0001F1FF{cls}]')
-
-def _emoji_name(e:str) -> str:
-    if len(e) == 2 and all('\U0001F1E6' <= c <= '\U0001F1FF' for c in e):   # a flag: two regional indicators
-        return 'flag ' + ''.join(chr(ord(c) - 0x1F1E6 + ord('a')) for c in e)
-    names = [unicodedata.name(c, '').lower() for c in e if c not in '\u200d\ufe0e\ufe0f']
-    names = [n for n in names if n and not n.startswith('emoji modifier')]
-    return ' '.join(names) if names else e
-
-# %% ../nbs/03_cleaning.ipynb #7ffbc6af
-def _normalize(text, use_normalizer):
-    "BanglaBERT's normalizer to its fixed point (one pass may not be: 'È' + U+0300 -> 'È' -> 'E'), or NFC."
-    if not use_normalizer: return unicodedata.normalize('NFC', text)
-    for _ in range(8):
-        text, before = normalize_bangla(text), text
-        if text == before: break
-    return text
 
 def clean_bangla_text(text:str, # one comment
                       remove_urls:bool=True, # replace `http…`/`www.…` links by a space
@@ -85,17 +33,18 @@ def clean_bangla_text(text:str, # one comment
         joined = _JOINERS_RE.sub(_keep_joiner, text)
         if joined != text: text = _normalize(joined, use_normalizer)   # a removed joiner may allow a composition
     if remove_urls: text = _URL_RE.sub(' ', text)
-    if emoji != 'keep' or split_symbols:
-        with_emoji = {'keep': lambda e: e, 'remove': lambda e: ' ', 'name': _emoji_name,
-                      'placeholder': lambda e: emoji_placeholder}[emoji]
-        def run(m):
-            out = (m.group(0) if emoji == 'keep' else
-                   _EMOJI_RE.sub(lambda e: f' {with_emoji(e.group(0))} ', m.group(0)))
-            return f' {out} ' if split_symbols else out
-        runs, any_symbol = _symbol_run_re()
-        if any_symbol.search(text): text = runs.sub(run, text)
+    if emoji != 'keep' or split_symbols: text = _emoji_and_symbols(text, emoji, split_symbols, emoji_placeholder)
     if remove_latin: text = _LATIN_RE.sub(' ', text)
     return ' '.join(text.split())
+
+# %% ../nbs/03_cleaning.ipynb #2b638ee1
+def clean_bangla_texts(texts, # the comments
+                       **kwargs, # options of `clean_bangla_text`
+                      ) -> list[str]:
+    "Clean a list of comments with `clean_bangla_text` (same options), each distinct text once."
+    kwargs = check_clean_options(kwargs)
+    done = {}
+    return [done[t] if t in done else done.setdefault(t, clean_bangla_text(t, **kwargs)) for t in texts]
 
 # %% ../nbs/03_cleaning.ipynb #b3f505e6
 CLEAN_OPTIONS = ('remove_urls', 'remove_latin', 'remove_emoji', 'use_normalizer', 'split_symbols', 'emoji',
@@ -127,11 +76,73 @@ def clean_settings(options:dict|None=None, # options of `clean_bangla_text` (che
     s['unicode'] = unicodedata.unidata_version
     return dict(sorted(s.items()))
 
-# %% ../nbs/03_cleaning.ipynb #2b638ee1
-def clean_bangla_texts(texts, # the comments
-                       **kwargs, # options of `clean_bangla_text`
-                      ) -> list[str]:
-    "Clean a list of comments with `clean_bangla_text` (same options), each distinct text once."
-    kwargs = check_clean_options(kwargs)
-    done = {}
-    return [done[t] if t in done else done.setdefault(t, clean_bangla_text(t, **kwargs)) for t in texts]
+# %% ../nbs/03_cleaning.ipynb #0dbba3c8
+_URL_RE = re.compile(r'(?:https?://|www\.)\S+', re.IGNORECASE)
+_INVISIBLE_RE = re.compile('[\u200b\u2060\ufeff\u00ad\u180e\u200e\u200f]')
+_ANY_INVISIBLE_RE = re.compile('[\u200b-\u200f\u2060\ufeff\u00ad\u180e]')
+_LATIN_RE = re.compile(r'[A-Za-z]+')
+_LETTER = '\u0981-\u09e3\u09f0\u09f1'   # Bangla letters and signs (not digits, currency signs or symbols)
+_BANGLA_LETTER_RE = re.compile(f'[{_LETTER}]')
+_DANDA_RE = re.compile(f'(?<=[{_LETTER}])\u09f7')
+
+# %% ../nbs/03_cleaning.ipynb #d20813ee
+_PICTO = ('\u203c\u2049\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\u3030\u303d\u3297\u3299\U0001F000-\U0001FAFF')
+_EMOJI_TAIL = '\ufe0e\ufe0f\u20e3\U0001F3FB-\U0001F3FF\U000E0020-\U000E007F'
+_EMOJI = f'[\U0001F1E6-\U0001F1FF]{{2}}|[{_PICTO}](?:[{_EMOJI_TAIL}]|\u200d[{_PICTO}])*'
+_EMOJI_RE = re.compile(_EMOJI)
+
+# %% ../nbs/03_cleaning.ipynb #de25dbce
+_JOINERS_RE = re.compile('[\u200c\u200d]+')
+
+def _keep_joiner(m):
+    "A ZWJ/ZWNJ run stays between two Bangla letters or signs, a ZWJ between two parts of an emoji; others go."
+    s, a, b = m.string, m.start(), m.end()
+    before, after = s[a - 1:a], s[b:b + 1]
+    if _BANGLA_LETTER_RE.fullmatch(before) and _BANGLA_LETTER_RE.fullmatch(after): return m.group(0)
+    if m.group(0) == '\u200d' and before and after and _EMOJI_RE.match(after) and (
+            _EMOJI_RE.match(before) or before in '\ufe0f\ufe0e' or '\U0001F3FB' <= before <= '\U0001F3FF'):
+        return m.group(0)
+    return ''
+
+# %% ../nbs/03_cleaning.ipynb #47a16d9c
+def _normalize(text, use_normalizer):
+    "BanglaBERT's normalizer to its fixed point (one pass may not be: 'È' + U+0300 -> 'È' -> 'E'), or NFC."
+    if not use_normalizer: return unicodedata.normalize('NFC', text)
+    for _ in range(8):
+        text, before = normalize_bangla(text), text
+        if text == before: break
+    return text
+
+# %% ../nbs/03_cleaning.ipynb #be63b406
+def _emoji_and_symbols(text, emoji, split_symbols, emoji_placeholder):
+    "Emoji kept, removed, named or replaced (`emoji`), and runs of emoji and symbols spaced off (`split_symbols`)."
+    with_emoji = {'keep': lambda e: e, 'remove': lambda e: ' ', 'name': _emoji_name,
+                  'placeholder': lambda e: emoji_placeholder}[emoji]
+    def run(m):
+        out = (m.group(0) if emoji == 'keep' else
+               _EMOJI_RE.sub(lambda e: f' {with_emoji(e.group(0))} ', m.group(0)))
+        return f' {out} ' if split_symbols else out
+    runs, any_symbol = _symbol_run_re()
+    return runs.sub(run, text) if any_symbol.search(text) else text
+
+# %% ../nbs/03_cleaning.ipynb #2ad3d9c8
+@functools.cache
+def _symbol_run_re():
+    "The pattern of a run of emoji and symbols, and a character class that finds whether a text has any."
+    ranges, start = [], None
+    for cp in range(0x80, 0x20000):
+        sym = unicodedata.category(chr(cp))[0] == 'S'
+        if sym and start is None: start = cp
+        if not sym and start is not None: ranges.append((start, cp - 1)); start = None
+    cls = ''.join(re.escape(chr(a)) + ('-' + re.escape(chr(b)) if b > a else '') for a, b in ranges)
+    # the run pattern, and one character class to skip the many texts without any symbol quickly
+    return re.compile(f'(?:{_EMOJI}|[{cls}])+'), re.compile(f'[{_PICTO}\U0001F1E6-\U0001F1FF{cls}]')
+
+# %% ../nbs/03_cleaning.ipynb #8a1bb1ef
+def _emoji_name(e:str) -> str:
+    "An emoji's Unicode name in words (a flag: `flag` and its country code), without joiners and skin tones."
+    if len(e) == 2 and all('\U0001F1E6' <= c <= '\U0001F1FF' for c in e):   # a flag: two regional indicators
+        return 'flag ' + ''.join(chr(ord(c) - 0x1F1E6 + ord('a')) for c in e)
+    names = [unicodedata.name(c, '').lower() for c in e if c not in '\u200d\ufe0e\ufe0f']
+    names = [n for n in names if n and not n.startswith('emoji modifier')]
+    return ' '.join(names) if names else e

@@ -5,32 +5,15 @@
 # %% ../nbs/07_fingerprint.ipynb #1185b090
 from __future__ import annotations
 import json, weakref
+from contextlib import contextmanager
 import numpy as np
 import xxhash
 from .env import BanglaDataError
 from .labels import label_matrix
-from .tokenizer import backend_settings
 
 # %% auto #0
-__all__ = ['HASH', 'WEIGHT_SUFFIXES', 'Hasher', 'text_bytes', 'text_fingerprint', 'labels_fingerprint', 'tokenizer_fingerprint',
-           'tokenizer_files_fingerprint']
-
-# %% ../nbs/07_fingerprint.ipynb #30e31911
-HASH = 'xxh3-128'  # named in every cache key
-
-# %% ../nbs/07_fingerprint.ipynb #2c3aa2cf
-class Hasher:
-    "An incremental xxh3-128 hash: `update(bytes)`, then `hexdigest()` (32 hex digits)."
-    def __init__(self): self.h = xxhash.xxh3_128()
-    def update(self, b): self.h.update(b); return self
-    def hexdigest(self) -> str: return self.h.hexdigest()
-
-# %% ../nbs/07_fingerprint.ipynb #4361e5e3
-def text_bytes(s:str, # any string, lone surrogates included
-              ) -> bytes:
-    "`s` as bytes, fast: UTF-16 is a near-copy of CPython's 2-byte strings; lone surrogates fall back to UTF-32."
-    try: return s.encode('utf-16-le')
-    except UnicodeEncodeError: return b'\xff\xfeUTF-32' + s.encode('utf-32-le', 'surrogatepass')
+__all__ = ['WEIGHT_SUFFIXES', 'HASH', 'text_fingerprint', 'labels_fingerprint', 'tokenizer_fingerprint',
+           'tokenizer_files_fingerprint', 'Hasher', 'text_bytes', 'backend_settings']
 
 # %% ../nbs/07_fingerprint.ipynb #6b61b45b
 def text_fingerprint(comments, # the texts (a list, or any sequence of strings)
@@ -54,13 +37,6 @@ def labels_fingerprint(labels, # (N, L) 0/1 labels
     "Content hash of an (N, L) 0/1 label array (as `uint8`, so 0./1. floats and ints agree)."
     a = np.ascontiguousarray(label_matrix(labels, dtype=np.uint8))
     return Hasher().update(repr(a.shape).encode()).update(a.tobytes()).hexdigest()
-
-# %% ../nbs/07_fingerprint.ipynb #470a8740
-_TOKENIZER_FPS = weakref.WeakKeyDictionary()
-
-def _tokenizer_signature(tokenizer):
-    "Cheap attributes that change when a tokenizer object is mutated (tokens added, specials changed)."
-    return (len(tokenizer), getattr(tokenizer, 'truncation_side', 'right'), tuple(tokenizer.all_special_ids))
 
 # %% ../nbs/07_fingerprint.ipynb #2e22e0d7
 def tokenizer_fingerprint(tokenizer, # a Hugging Face tokenizer (fast or slow)
@@ -99,3 +75,47 @@ def tokenizer_files_fingerprint(directory, # a tokenizer saved with `save_pretra
         with open(os.path.join(directory, name), 'rb') as f: data = f.read()
         h.update(text_bytes(name)).update(len(data).to_bytes(8, 'little')).update(data)
     return h.hexdigest()
+
+# %% ../nbs/07_fingerprint.ipynb #30e31911
+HASH = 'xxh3-128'  # named in every cache key
+
+# %% ../nbs/07_fingerprint.ipynb #2c3aa2cf
+class Hasher:
+    "An incremental xxh3-128 hash: `update(bytes)`, then `hexdigest()` (32 hex digits)."
+    def __init__(self): self.h = xxhash.xxh3_128()
+    def update(self, b): self.h.update(b); return self
+    def hexdigest(self) -> str: return self.h.hexdigest()
+
+# %% ../nbs/07_fingerprint.ipynb #4361e5e3
+def text_bytes(s:str, # any string, lone surrogates included
+              ) -> bytes:
+    "`s` as bytes, fast: UTF-16 is a near-copy of CPython's 2-byte strings; lone surrogates fall back to UTF-32."
+    try: return s.encode('utf-16-le')
+    except UnicodeEncodeError: return b'\xff\xfeUTF-32' + s.encode('utf-32-le', 'surrogatepass')
+
+# %% ../nbs/07_fingerprint.ipynb #470a8740
+_TOKENIZER_FPS = weakref.WeakKeyDictionary()
+
+def _tokenizer_signature(tokenizer):
+    "Cheap attributes that change when a tokenizer object is mutated (tokens added, specials changed)."
+    return (len(tokenizer), getattr(tokenizer, 'truncation_side', 'right'), tuple(tokenizer.all_special_ids))
+
+# %% ../nbs/07_fingerprint.ipynb #6530fa48
+@contextmanager
+def backend_settings(backend, # a fast tokenizer's `backend_tokenizer` (a `tokenizers.Tokenizer`)
+                     max_length:int|None, # truncate to this many tokens (with `truncation`)
+                     truncation:bool, # truncate, or not
+                     direction:str='right', # which end to truncate
+                    ):
+    "Set the Rust tokenizer's truncation (padding off) for one call, restoring the previous settings after."
+    old_trunc, old_pad = backend.truncation, backend.padding
+    try:
+        if truncation: backend.enable_truncation(max_length, strategy='longest_first', direction=direction)
+        else: backend.no_truncation()
+        backend.no_padding()
+        yield backend
+    finally:
+        if old_trunc: backend.enable_truncation(**old_trunc)
+        else: backend.no_truncation()
+        if old_pad: backend.enable_padding(**old_pad)
+        else: backend.no_padding()

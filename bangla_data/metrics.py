@@ -11,25 +11,10 @@ import pandas as pd
 from .env import BanglaDataError, format_rows
 
 # %% auto #0
-__all__ = ['PROB_PREFIX', 'MeanStd', 'mean_std', 'prob_column', 'label_probs', 'best_thresholds', 'tune_thresholds',
-           'multilabel_report']
+__all__ = ['PROB_PREFIX', 'mean_std', 'MeanStd', 'tune_thresholds', 'multilabel_report', 'prob_column', 'label_probs',
+           'best_thresholds']
 
 # %% ../nbs/16_metrics.ipynb #c1411e4a
-class MeanStd(NamedTuple):
-    "Mean and standard deviation of per-fold values; prints as `mean ± std (sample std, n=k)`."
-    mean: float
-    std: float
-    n: int
-    ddof: int = 1
-
-    @property
-    def kind(self) -> str:
-        "Which standard deviation `std` is, in words."
-        return {0: 'population std', 1: 'sample std'}.get(self.ddof, f'std with ddof={self.ddof}')
-
-    def __str__(self): return f"{self.mean:.4f} ± {self.std:.4f} ({self.kind}, n={self.n})"
-
-
 def mean_std(values, # per-fold numbers, or per-fold metric dicts (or a DataFrame, one row per fold)
              ddof:int=1, # delta degrees of freedom: 1 is the sample std (papers'), 0 NumPy's default (the design's)
             ):
@@ -48,6 +33,60 @@ def mean_std(values, # per-fold numbers, or per-fold metric dicts (or a DataFram
         raise BanglaDataError(f"mean_std: need more than {ddof} value(s) for ddof={ddof}, got {len(a)}; "
                               "pass ddof=0 for the population std of a single value")
     return MeanStd(float(a.mean()), float(a.std(ddof=ddof)), len(a), int(ddof))
+
+# %% ../nbs/16_metrics.ipynb #1e956ea2
+class MeanStd(NamedTuple):
+    "Mean and standard deviation of per-fold values; prints as `mean ± std (sample std, n=k)`."
+    mean: float
+    std: float
+    n: int
+    ddof: int = 1
+
+    @property
+    def kind(self) -> str:
+        "Which standard deviation `std` is, in words."
+        return {0: 'population std', 1: 'sample std'}.get(self.ddof, f'std with ddof={self.ddof}')
+
+    def __str__(self): return f"{self.mean:.4f} ± {self.std:.4f} ({self.kind}, n={self.n})"
+
+# %% ../nbs/16_metrics.ipynb #e813102a
+def tune_thresholds(table:pd.DataFrame, # out-of-fold predictions (`predictions_table`): labels L, probabilities prob_L
+                    label_columns=None, # the labels to tune (default: all in the table)
+                   ) -> pd.DataFrame:
+    "Per label, the threshold maximising F1 on `table`'s predictions: a DataFrame (threshold, f1, support) by label."
+    names, Y, P = label_probs(table, label_columns)
+    t, f1 = best_thresholds(Y, P)
+    none = [n for n, s in zip(names, Y.sum(0)) if s == 0]
+    if none:
+        warnings.warn(f"label(s) {none} have no positive row among the {len(Y):,} predictions: F1 is 0 at every "
+                      "threshold; their threshold is set to 1.0", stacklevel=2)
+    return pd.DataFrame({'threshold': t, 'f1': f1, 'support': Y.sum(0).astype(np.int64)},
+                        index=pd.Index(names, name='label'))
+
+# %% ../nbs/16_metrics.ipynb #b71f92d0
+def multilabel_report(table:pd.DataFrame, # predictions: true labels in columns L, probabilities in prob_L
+                      thresholds=0.5, # one cut for all labels, a dict/Series by label, or `tune_thresholds`' table
+                      label_columns=None, # the labels to report (default: all in the table)
+                     ) -> pd.DataFrame:
+    "Per-label precision, recall, F1 and support, plus micro, macro and weighted averages (scikit-learn's definitions)."
+    names, Y, P = label_probs(table, label_columns)
+    pred = P >= _threshold_vector(thresholds, names)
+    tp = (pred & (Y == 1)).sum(0).astype(np.float64)
+    npred, support = pred.sum(0).astype(np.float64), Y.sum(0).astype(np.float64)
+    div = lambda a, b: np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
+    prec, rec = div(tp, npred), div(tp, support)
+    f1 = div(2 * tp, npred + support)
+    out = pd.DataFrame({'precision': prec, 'recall': rec, 'f1': f1, 'support': support.astype(np.int64)},
+                       index=pd.Index(names, name='label'))
+    mp, mr = div(tp.sum(keepdims=True), npred.sum(keepdims=True))[0], div(tp.sum(keepdims=True),
+                                                                        support.sum(keepdims=True))[0]
+    w = div(support, np.full_like(support, support.sum()))
+    avg = {'micro avg': (mp, mr, div(np.array([2 * mp * mr]), np.array([mp + mr]))[0]),
+           'macro avg': (prec.mean(), rec.mean(), f1.mean()),
+           'weighted avg': ((prec * w).sum(), (rec * w).sum(), (f1 * w).sum())}
+    for k, (p, r, f) in avg.items(): out.loc[k] = [p, r, f, int(support.sum())]
+    out['support'] = out['support'].astype(np.int64)
+    return out
 
 # %% ../nbs/16_metrics.ipynb #aaff2fe7
 PROB_PREFIX = 'prob_'  # predicted probability of label L is in column 'prob_L'
@@ -104,50 +143,12 @@ def best_thresholds(Y, # (N, L) 0/1 true labels
     none = Y.sum(0) == 0
     return np.where(none, 1.0, t), np.where(none, 0.0, score)
 
-# %% ../nbs/16_metrics.ipynb #e813102a
-def tune_thresholds(table:pd.DataFrame, # out-of-fold predictions (`predictions_table`): labels L, probabilities prob_L
-                    label_columns=None, # the labels to tune (default: all in the table)
-                   ) -> pd.DataFrame:
-    "Per label, the threshold maximising F1 on `table`'s predictions: a DataFrame (threshold, f1, support) by label."
-    names, Y, P = label_probs(table, label_columns)
-    t, f1 = best_thresholds(Y, P)
-    none = [n for n, s in zip(names, Y.sum(0)) if s == 0]
-    if none:
-        warnings.warn(f"label(s) {none} have no positive row among the {len(Y):,} predictions: F1 is 0 at every "
-                      "threshold; their threshold is set to 1.0", stacklevel=2)
-    return pd.DataFrame({'threshold': t, 'f1': f1, 'support': Y.sum(0).astype(np.int64)},
-                        index=pd.Index(names, name='label'))
-
-# %% ../nbs/16_metrics.ipynb #f13c928c
+# %% ../nbs/16_metrics.ipynb #1eace7ae
 def _threshold_vector(thresholds, names):
+    "One threshold per label of `names`, from one number, a dict or Series by label, or `tune_thresholds`' table."
     if isinstance(thresholds, pd.DataFrame): thresholds = thresholds['threshold']
     if isinstance(thresholds, (int, float, np.integer, np.floating)): return np.full(len(names), float(thresholds))
     t = dict(thresholds)
     missing = [n for n in names if n not in t]
     if missing: raise BanglaDataError(f"no threshold for label(s) {missing}; thresholds has {list(t)}")
     return np.array([float(t[n]) for n in names])
-
-
-def multilabel_report(table:pd.DataFrame, # predictions: true labels in columns L, probabilities in prob_L
-                      thresholds=0.5, # one cut for all labels, a dict/Series by label, or `tune_thresholds`' table
-                      label_columns=None, # the labels to report (default: all in the table)
-                     ) -> pd.DataFrame:
-    "Per-label precision, recall, F1 and support, plus micro, macro and weighted averages (scikit-learn's definitions)."
-    names, Y, P = label_probs(table, label_columns)
-    pred = P >= _threshold_vector(thresholds, names)
-    tp = (pred & (Y == 1)).sum(0).astype(np.float64)
-    npred, support = pred.sum(0).astype(np.float64), Y.sum(0).astype(np.float64)
-    div = lambda a, b: np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b > 0)
-    prec, rec = div(tp, npred), div(tp, support)
-    f1 = div(2 * tp, npred + support)
-    out = pd.DataFrame({'precision': prec, 'recall': rec, 'f1': f1, 'support': support.astype(np.int64)},
-                       index=pd.Index(names, name='label'))
-    mp, mr = div(tp.sum(keepdims=True), npred.sum(keepdims=True))[0], div(tp.sum(keepdims=True),
-                                                                        support.sum(keepdims=True))[0]
-    w = div(support, np.full_like(support, support.sum()))
-    avg = {'micro avg': (mp, mr, div(np.array([2 * mp * mr]), np.array([mp + mr]))[0]),
-           'macro avg': (prec.mean(), rec.mean(), f1.mean()),
-           'weighted avg': ((prec * w).sum(), (rec * w).sum(), (f1 * w).sum())}
-    for k, (p, r, f) in avg.items(): out.loc[k] = [p, r, f, int(support.sum())]
-    out['support'] = out['support'].astype(np.int64)
-    return out

@@ -8,70 +8,28 @@ import html, re, unicodedata
 from html.entities import html5
 
 # %% auto #0
-__all__ = ['NORMALIZER_VERSION', 'latin_base_letters', 'fix_text_like_ftfy', 'looks_like_mojibake', 'normalize_bangla']
+__all__ = ['NORMALIZER_VERSION', 'normalize_bangla', 'looks_like_mojibake', 'fix_text_like_ftfy', 'latin_base_letters']
 
-# %% ../nbs/02a_normalizer.ipynb #da45b121
-def latin_base_letters() -> dict:
-    "The normalizer's table of accented Latin letters to ASCII: {character: replacement}."
-    table = {}
-    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
-        d = unicodedata.normalize('NFD', chr(cp))
-        if len(d) > 1 and d[0].isascii() and d[0].isalpha() and all(unicodedata.combining(x) for x in d[1:]):
-            table[chr(cp)] = d[0]
-    del table['ǰ']
-    table.update({'Š': 's', 'Ý': 'y', 'Ĳ': 'IJ', 'ĳ': 'ij'})
-    table.update(zip('¹²³ªÐĐđĦħıĿŁŀłŦŧøØɨð', '123aDDdHhiLLllTtoOid'))
-    return table
+# %% ../nbs/02a_normalizer.ipynb #3e0d478a
+NORMALIZER_VERSION = 'csebuetnlp-normalizer-1.0.0+bangla_data.1'  # which rules `normalize_bangla` implements
 
-# %% ../nbs/02a_normalizer.ipynb #741226cd
-_HTML_ENTITIES = {}
-for _name, _char in html5.items():
-    if _name.endswith(';'):
-        _HTML_ENTITIES['&' + _name] = _char
-        # ftfy also decodes some entities written in capitals (&NTILDE;)
-        if _name == _name.lower() and html.unescape('&' + _name.upper()) == '&' + _name.upper():
-            _HTML_ENTITIES['&' + _name.upper()] = _char.upper()
-_HTML_ENTITY_RE = re.compile(r"&#?[0-9A-Za-z]{1,24};")
-_C1_RE = re.compile('[\x80-\x9f]')
-_LIGATURES = str.maketrans({'Ĳ': 'IJ', 'ĳ': 'ij', 'ŉ': 'ʼn', 'Ǳ': 'DZ', 'ǲ': 'Dz', 'ǳ': 'dz', 'Ǆ': 'DŽ', 'ǅ': 'Dž',
-                            'ǆ': 'dž', 'Ǉ': 'LJ', 'ǈ': 'Lj', 'ǉ': 'lj', 'Ǌ': 'NJ', 'ǋ': 'Nj', 'ǌ': 'nj', 'ﬀ': 'ff',
-                            'ﬁ': 'fi', 'ﬂ': 'fl', 'ﬃ': 'ffi', 'ﬄ': 'ffl', 'ﬅ': 'ſt', 'ﬆ': 'st'})
-_WIDTH = {0x3000: ' ', **{i: unicodedata.normalize('NFKC', chr(i)) for i in range(0xFF01, 0xFFF0)
-                          if unicodedata.normalize('NFKC', chr(i)) != chr(i)}}
-_FTFY_SINGLE, _FTFY_DOUBLE = re.compile('[\u02bc\u2018-\u201b]'), re.compile('[\u201c-\u201f]')
-_LINE_BREAKS = str.maketrans({'\r': '\n', '\u2028': '\n', '\u2029': '\n', '\x85': '\n'})
-_SURROGATE_RE, _SURROGATE_PAIR_RE = re.compile('[\ud800-\udfff]'), re.compile('[\ud800-\udbff][\udc00-\udfff]')
-_ANSI_RE = re.compile('\033\\[((?:\\d|;)*)([a-zA-Z])')
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, *range(0x206A, 0x2070), 0xFEFF,
-                          *range(0xFFF9, 0xFFFD)])
-# any character one of the fixes below changes; a text with none of them only needs NFC
-_FTFY_TOUCHES = re.compile('[&\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\r\u2028\u2029\u02bc\u2018-\u201f\ud800-\udfff'
-                           '\u206a-\u206f\ufeff\ufff9-\ufffc\u3000\uff01-\uffef' + ''.join(map(chr, _LIGATURES)) + ']')
+def normalize_bangla(text:str, # one text
+                    ) -> str:
+    "The csebuetnlp normalizer's `normalize(text)` (default arguments), without its mojibake repair."
+    text = fix_text_like_ftfy(text)
+    text = _SINGLE_QUOTES.sub("'", _DOUBLE_QUOTES.sub('"', text))
+    if _LATIN_RE.search(text): text = text.translate(_LATIN)
+    text = unicodedata.normalize('NFKC', _REPLACEMENTS_RE.sub(_replace, text))
+    return _WHITESPACE_RE.sub(' ', text)
 
-def _unescape(m):
-    t = m.group(0)
-    if t in _HTML_ENTITIES: return _HTML_ENTITIES[t]
-    if t.startswith('&#'):
-        u = html.unescape(t)
-        return t if ';' in u else u   # a reference that html.unescape only partly decoded stays as it is
-    return t
+# %% ../nbs/02a_normalizer.ipynb #c3b21a6d
+_MOJIBAKE_RE = re.compile('[\xc2-\xf4][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc'
+                          '\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]')
 
-def _c1(m):
-    try: return m.group(0).encode('latin-1').decode('cp1252')
-    except UnicodeDecodeError: return m.group(0)   # bytes cp1252 leaves undefined stay (ftfy's "sloppy" codec)
-
-def _fix_segment(t, unescape_html):
-    while True:
-        before = t
-        if unescape_html and '&' in t: t = _HTML_ENTITY_RE.sub(_unescape, t)
-        t = _C1_RE.sub(_c1, t).translate(_LIGATURES).translate(_WIDTH)
-        t = _FTFY_SINGLE.sub("'", _FTFY_DOUBLE.sub('"', t))
-        t = t.replace('\r\n', '\n').translate(_LINE_BREAKS)
-        if _SURROGATE_RE.search(t):
-            t = _SURROGATE_PAIR_RE.sub(lambda p: p.group(0).encode('utf-16', 'surrogatepass').decode('utf-16'), t)
-            t = _SURROGATE_RE.sub('\ufffd', t)
-        t = unicodedata.normalize('NFC', _ANSI_RE.sub('', t).translate(_CONTROL))
-        if t == before: return t
+def looks_like_mojibake(text:str, # any text
+                       ) -> bool:
+    "Whether `text` holds a UTF-8 lead byte read as Latin-1/Windows-1252 followed by a continuation byte (`à¦`)."
+    return bool(_MOJIBAKE_RE.search(text))
 
 # %% ../nbs/02a_normalizer.ipynb #fc881fcc
 def fix_text_like_ftfy(text:str, # any text
@@ -87,23 +45,86 @@ def fix_text_like_ftfy(text:str, # any text
         pos = end
     return ''.join(out)
 
-# %% ../nbs/02a_normalizer.ipynb #c3b21a6d
-_MOJIBAKE_RE = re.compile('[\xc2-\xf4][\x80-\xbf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc'
-                          '\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]')
+# %% ../nbs/02a_normalizer.ipynb #378fe871
+_HTML_ENTITIES = {}
+for _name, _char in html5.items():
+    if _name.endswith(';'):
+        _HTML_ENTITIES['&' + _name] = _char
+        # ftfy also decodes some entities written in capitals (&NTILDE;)
+        if _name == _name.lower() and html.unescape('&' + _name.upper()) == '&' + _name.upper():
+            _HTML_ENTITIES['&' + _name.upper()] = _char.upper()
+_HTML_ENTITY_RE = re.compile(r"&#?[0-9A-Za-z]{1,24};")
 
-def looks_like_mojibake(text:str, # any text
-                       ) -> bool:
-    "Whether `text` holds a UTF-8 lead byte read as Latin-1/Windows-1252 followed by a continuation byte (`à¦`)."
-    return bool(_MOJIBAKE_RE.search(text))
+# %% ../nbs/02a_normalizer.ipynb #32eaf03d
+def _unescape(m):
+    "The character an HTML entity match stands for, or the match itself when it is not one ftfy decodes."
+    t = m.group(0)
+    if t in _HTML_ENTITIES: return _HTML_ENTITIES[t]
+    if t.startswith('&#'):
+        u = html.unescape(t)
+        return t if ';' in u else u   # a reference that html.unescape only partly decoded stays as it is
+    return t
 
 # %% ../nbs/02a_normalizer.ipynb #02eb2b19
-NORMALIZER_VERSION = 'csebuetnlp-normalizer-1.0.0+bangla_data.1'  # which rules `normalize_bangla` implements
+_C1_RE = re.compile('[\x80-\x9f]')
 
+def _c1(m):
+    "A C1 control character read as Windows-1252 (left as it is where cp1252 has no character)."
+    try: return m.group(0).encode('latin-1').decode('cp1252')
+    except UnicodeDecodeError: return m.group(0)   # bytes cp1252 leaves undefined stay (ftfy's "sloppy" codec)
+
+# %% ../nbs/02a_normalizer.ipynb #85487d9c
+_LIGATURES = str.maketrans({'Ĳ': 'IJ', 'ĳ': 'ij', 'ŉ': 'ʼn', 'Ǳ': 'DZ', 'ǲ': 'Dz', 'ǳ': 'dz', 'Ǆ': 'DŽ', 'ǅ': 'Dž',
+                            'ǆ': 'dž', 'Ǉ': 'LJ', 'ǈ': 'Lj', 'ǉ': 'lj', 'Ǌ': 'NJ', 'ǋ': 'Nj', 'ǌ': 'nj', 'ﬀ': 'ff',
+                            'ﬁ': 'fi', 'ﬂ': 'fl', 'ﬃ': 'ffi', 'ﬄ': 'ffl', 'ﬅ': 'ſt', 'ﬆ': 'st'})
+_WIDTH = {0x3000: ' ', **{i: unicodedata.normalize('NFKC', chr(i)) for i in range(0xFF01, 0xFFF0)
+                          if unicodedata.normalize('NFKC', chr(i)) != chr(i)}}
+_FTFY_SINGLE, _FTFY_DOUBLE = re.compile('[\u02bc\u2018-\u201b]'), re.compile('[\u201c-\u201f]')
+_LINE_BREAKS = str.maketrans({'\r': '\n', '\u2028': '\n', '\u2029': '\n', '\x85': '\n'})
+_SURROGATE_RE, _SURROGATE_PAIR_RE = re.compile('[\ud800-\udfff]'), re.compile('[\ud800-\udbff][\udc00-\udfff]')
+_ANSI_RE = re.compile('\033\\[((?:\\d|;)*)([a-zA-Z])')
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, *range(0x206A, 0x2070), 0xFEFF,
+                          *range(0xFFF9, 0xFFFD)])
+# any character one of the fixes changes; a text with none of them only needs NFC
+_FTFY_TOUCHES = re.compile('[&\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\r\u2028\u2029\u02bc\u2018-\u201f\ud800-\udfff'
+                           '\u206a-\u206f\ufeff\ufff9-\ufffc\u3000\uff01-\uffef' + ''.join(map(chr, _LIGATURES)) + ']')
+
+# %% ../nbs/02a_normalizer.ipynb #0d599daf
+def _fix_segment(t, unescape_html):
+    "ftfy's fixes on one line (`unescape_html`: decode HTML entities too), repeated until nothing changes."
+    while True:
+        before = t
+        if unescape_html and '&' in t: t = _HTML_ENTITY_RE.sub(_unescape, t)
+        t = _C1_RE.sub(_c1, t).translate(_LIGATURES).translate(_WIDTH)
+        t = _FTFY_SINGLE.sub("'", _FTFY_DOUBLE.sub('"', t))
+        t = t.replace('\r\n', '\n').translate(_LINE_BREAKS)
+        if _SURROGATE_RE.search(t):
+            t = _SURROGATE_PAIR_RE.sub(lambda p: p.group(0).encode('utf-16', 'surrogatepass').decode('utf-16'), t)
+            t = _SURROGATE_RE.sub('\ufffd', t)
+        t = unicodedata.normalize('NFC', _ANSI_RE.sub('', t).translate(_CONTROL))
+        if t == before: return t
+
+# %% ../nbs/02a_normalizer.ipynb #da45b121
+def latin_base_letters() -> dict:
+    "The normalizer's table of accented Latin letters to ASCII: {character: replacement}."
+    table = {}
+    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+        d = unicodedata.normalize('NFD', chr(cp))
+        if len(d) > 1 and d[0].isascii() and d[0].isalpha() and all(unicodedata.combining(x) for x in d[1:]):
+            table[chr(cp)] = d[0]
+    del table['ǰ']
+    table.update({'Š': 's', 'Ý': 'y', 'Ĳ': 'IJ', 'ĳ': 'ij'})
+    table.update(zip('¹²³ªÐĐđĦħıĿŁŀłŦŧøØɨð', '123aDDdHhiLLllTtoOid'))
+    return table
+
+# %% ../nbs/02a_normalizer.ipynb #1f2da28f
 _DOUBLE_QUOTES = re.compile('[«‹»›„“‟”❝❞❮❯〝〞〟＂]')
 _SINGLE_QUOTES = re.compile('[‘‛’❛❜`´]')
 _LATIN = str.maketrans(latin_base_letters())
 _LATIN_RE = re.compile('[' + ''.join(map(chr, _LATIN)) + ']')
-# the reference's replacements, in its order (an alternation: at one position, the first that matches wins)
+_WHITESPACE_RE = re.compile(r'\s+')
+
+# %% ../nbs/02a_normalizer.ipynb #dd2c6fa3
 _REPLACEMENTS = {
     '\u00ad': '', '\u09af\u09bc': '\u09df', '\u09a2\u09bc': '\u09dd', '\u09a1\u09bc': '\u09dc',
     '\u09ac\u09bc': '\u09b0', '\u09c7\u09be': '\u09cb', '\u09c7\u09d7': '\u09cc', '\u0985\u09be': '\u0986',
@@ -116,18 +137,9 @@ _REPLACEMENTS = {
     '\u300c': '"', **{chr(0xFF10 + i): str(i) for i in range(10)}, '\uff5e': '~', '\u2501': '-', '\u3008': '<',
     '\u3009': '>', '\u3010': '[', '\u3011': ']', '\uff05': '%'}
 _REPLACEMENTS_RE = re.compile('|'.join(_REPLACEMENTS))
-_WHITESPACE_RE = re.compile(r'\s+')
 
+# %% ../nbs/02a_normalizer.ipynb #6b7f23cd
 def _replace(m):
+    "The replacement of one `_REPLACEMENTS_RE` match."
     r = _REPLACEMENTS.get(m.group(0))   # None: the one pattern, ে X ৗ
     return m.group(1) + '\u09cc' if r is None else r
-
-# %% ../nbs/02a_normalizer.ipynb #84b369e6
-def normalize_bangla(text:str, # one text
-                    ) -> str:
-    "The csebuetnlp normalizer's `normalize(text)` (default arguments), without its mojibake repair."
-    text = fix_text_like_ftfy(text)
-    text = _SINGLE_QUOTES.sub("'", _DOUBLE_QUOTES.sub('"', text))
-    if _LATIN_RE.search(text): text = text.translate(_LATIN)
-    text = unicodedata.normalize('NFKC', _REPLACEMENTS_RE.sub(_replace, text))
-    return _WHITESPACE_RE.sub(' ', text)

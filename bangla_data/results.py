@@ -13,10 +13,6 @@ from .metrics import prob_column
 __all__ = ['predictions_table', 'OutOfFold']
 
 # %% ../nbs/22_results.ipynb #09998a2a
-def _numpy(a):
-    return a.detach().cpu().numpy() if hasattr(a, 'detach') else np.asarray(a)
-
-
 def predictions_table(index, # positions in the prepared data (a batch's `index`), one per prediction
                       probs, # (len(index), L) predicted probabilities (array or tensor)
                       comments, # the cleaned texts of all rows
@@ -29,8 +25,21 @@ def predictions_table(index, # positions in the prepared data (a batch's `index`
                      ) -> pd.DataFrame:
     "One row per prediction: index, row, id, text, cleaned text, true labels, `prob_<label>` and fold."
     index = _numpy(index).astype(np.int64).reshape(-1)
-    P = _numpy(probs).astype(np.float64)
-    L, n = len(label_columns), len(comments)
+    P = _checked_probs(_numpy(probs).astype(np.float64), index, label_columns, len(comments))
+    df = pd.DataFrame({'index': index, 'row': np.asarray(rows)[index]})
+    if ids is not None: df['id'] = np.asarray(ids, dtype=object)[index]
+    if raw_texts is not None: df['text'] = [raw_texts[i] for i in index]
+    df['clean_text'] = [comments[i] for i in index]
+    Y = np.asarray(labels)
+    for j, c in enumerate(label_columns): df[c] = Y[index, j].astype(np.int8)
+    for j, c in enumerate(label_columns): df[prob_column(c)] = P[:, j]
+    if fold is not None: df['fold'] = fold if np.ndim(fold) == 0 else list(fold)
+    return df
+
+# %% ../nbs/22_results.ipynb #0553ed5c
+def _checked_probs(P, index, label_columns, n:int):
+    "`P` as (len(index), L); an error if its shape is wrong, an index is not a row, or a value is not a probability."
+    L = len(label_columns)
     if P.ndim == 1 and L == 1: P = P[:, None]
     if P.shape != (len(index), L):
         raise BanglaDataError(f"probs has shape {tuple(P.shape)}, expected ({len(index)}, {L}): one row per index "
@@ -42,15 +51,12 @@ def predictions_table(index, # positions in the prepared data (a batch's `index`
         r = np.flatnonzero(bad.any(1))
         raise BanglaDataError(f"{len(r):,} predictions are missing or outside [0, 1] (index {format_rows(index[r])}, "
                               f"e.g. {P[r[0]].round(4).tolist()}); pass probabilities, e.g. torch.sigmoid(logits)")
-    df = pd.DataFrame({'index': index, 'row': np.asarray(rows)[index]})
-    if ids is not None: df['id'] = np.asarray(ids, dtype=object)[index]
-    if raw_texts is not None: df['text'] = [raw_texts[i] for i in index]
-    df['clean_text'] = [comments[i] for i in index]
-    Y = np.asarray(labels)
-    for j, c in enumerate(label_columns): df[c] = Y[index, j].astype(np.int8)
-    for j, c in enumerate(label_columns): df[prob_column(c)] = P[:, j]
-    if fold is not None: df['fold'] = fold if np.ndim(fold) == 0 else list(fold)
-    return df
+    return P
+
+# %% ../nbs/22_results.ipynb #9900d872
+def _numpy(a):
+    "A tensor (on any device) or array-like as a NumPy array."
+    return a.detach().cpu().numpy() if hasattr(a, 'detach') else np.asarray(a)
 
 # %% ../nbs/22_results.ipynb #e67bb512
 class OutOfFold:

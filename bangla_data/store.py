@@ -14,24 +14,15 @@ from .tokenized import TokenizedData, data_fields
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'RECORD_FORMAT', 'default_cache_dir', 'get_cache_filename',
-           'CorruptEntry', 'checksum', 'discard', 'write_atomic', 'record_path', 'write_record', 'read_record',
-           'cached_record', 'write_entry', 'open_entry', 'entry_names', 'reopen_entry', 'entry_bytes', 'lock_entry',
-           'sweep', 'find_entry', 'list_cache_entries', 'record_dirs', 'clear_cache']
+           'write_entry', 'open_entry', 'reopen_entry', 'entry_names', 'entry_bytes', 'CorruptEntry', 'checksum',
+           'discard', 'write_atomic', 'find_entry', 'lock_entry', 'sweep', 'write_record', 'read_record', 'record_path',
+           'cached_record', 'list_cache_entries', 'clear_cache', 'record_dirs']
 
 # %% ../nbs/10_store.ipynb #ad59d4d6
 def default_cache_dir() -> Path:
     "`$BANGLA_DATA_CACHE`, else `$XDG_CACHE_HOME/bangla_data`, else `~/.cache/bangla_data`."
     if os.environ.get('BANGLA_DATA_CACHE'): return Path(os.environ['BANGLA_DATA_CACHE']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache') / 'bangla_data'
-
-# %% ../nbs/10_store.ipynb #293ad667
-def _safe_name(name) -> str:
-    "A file-name-safe, readable version of a tokenizer name that cannot leave its directory."
-    p = str(name or '').replace('\\', '/').rstrip('/')
-    parts = [x for x in p.split('/') if x not in ('', '.', '..')]
-    if p.startswith(('/', '.', '~')) or re.match(r'^[A-Za-z]:', p) or len(parts) > 2: parts = parts[-1:]
-    s = re.sub(r'[^A-Za-z0-9._-]+', '_', '_'.join(parts)).strip('._-')
-    return s[:64] or 'tokenizer'
 
 # %% ../nbs/10_store.ipynb #88412f8a
 def get_cache_filename(tokenizer_name:str, # the tokenizer's name or path
@@ -48,118 +39,20 @@ def get_cache_filename(tokenizer_name:str, # the tokenizer's name or path
     assert os.path.dirname(path) == os.fspath(cache_dir).rstrip(os.sep) or os.path.dirname(path) == os.fspath(cache_dir)
     return path
 
+# %% ../nbs/10_store.ipynb #293ad667
+def _safe_name(name) -> str:
+    "A file-name-safe, readable version of a tokenizer name that cannot leave its directory."
+    p = str(name or '').replace('\\', '/').rstrip('/')
+    parts = [x for x in p.split('/') if x not in ('', '.', '..')]
+    if p.startswith(('/', '.', '~')) or re.match(r'^[A-Za-z]:', p) or len(parts) > 2: parts = parts[-1:]
+    s = re.sub(r'[^A-Za-z0-9._-]+', '_', '_'.join(parts)).strip('._-')
+    return s[:64] or 'tokenizer'
+
 # %% ../nbs/10_store.ipynb #b274bb6f
 FORMAT = 'bangla_data.tokenized'  # the manifest's `format`
 FORMAT_VERSION = 2                # 2: xxh3-128 keys and checksums (1 was SHA-256); older entries are misses
 MANIFEST = 'manifest.json'
 ARRAYS = ('ids', 'offsets', 'labels')
-
-# %% ../nbs/10_store.ipynb #818cbd57
-class CorruptEntry(Exception):
-    "A cache entry that exists but cannot be trusted; the message says why."
-
-# %% ../nbs/10_store.ipynb #3ba22c76
-def checksum(a, # an array
-            ) -> str:
-    "The xxh3-128 hex digest of an array's bytes (C order)."
-    return Hasher().update(np.ascontiguousarray(a)).hexdigest()
-
-# %% ../nbs/10_store.ipynb #e7249cf4
-def _fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
-    except OSError: pass
-
-# %% ../nbs/10_store.ipynb #5d9b04d9
-def discard(path, # a file or directory
-           ):
-    "Remove a file or directory so that it disappears at once (rename, then delete)."
-    if not os.path.lexists(path): return
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            trash = os.path.join(os.path.dirname(path), f'.trash-{os.getpid()}-{os.urandom(4).hex()}')
-            os.rename(path, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        else: os.unlink(path)
-    except FileNotFoundError: pass   # another process removed it first
-
-# %% ../nbs/10_store.ipynb #128285d8
-def write_atomic(path, # the file to write
-                 data:bytes, # its whole content
-                ) -> Path:
-    "Write `data` to `path` atomically: a temporary file in the same directory, flushed, then `os.replace`."
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
-
-# %% ../nbs/10_store.ipynb #ed4dc109
-RECORD_FORMAT = 'bangla_data.record/1'
-
-def _is_record_header(h) -> bool: return isinstance(h, dict) and h.get('format') == RECORD_FORMAT
-
-def record_path(cache_dir, # the cache directory
-                kind:str, # the record's kind, its subdirectory: 'cleaned', 'reports', 'splits', 'tokenizers'
-                key:str, # the hash of the record's inputs
-               ) -> Path:
-    "Where the record of `kind` with `key` lives."
-    return Path(cache_dir) / kind / f'{key}.json'
-
-def write_record(cache_dir, # the cache directory
-                 kind:str, # the record's kind (its subdirectory)
-                 key:str, # the hash of the record's inputs
-                 body, # anything JSON can hold
-                ) -> Path:
-    "Write `body` as the record of `kind` with `key`, atomically, with a checksummed header."
-    data = json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8', 'surrogatepass')
-    head = json.dumps(dict(format=RECORD_FORMAT, kind=kind, key=key, checksum=Hasher().update(data).hexdigest()))
-    path = record_path(cache_dir, kind, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, head.encode() + b'\n' + data)
-
-def read_record(cache_dir, # the cache directory
-                kind:str, # the record's kind (its subdirectory)
-                key:str, # the hash of the record's inputs
-               ) -> tuple:
-    "`(body, None)` for a trustworthy record, `(None, why)` for a damaged one, `(None, None)` if there is none."
-    path = record_path(cache_dir, kind, key)
-    try: raw = path.read_bytes()
-    except FileNotFoundError: return None, None
-    except OSError as e: return None, f'{path} cannot be read ({e})'
-    head, sep, data = raw.partition(b'\n')
-    try: h = json.loads(head) if sep else None
-    except ValueError: h = None
-    if not _is_record_header(h): return None, f'{path} is not a bangla_data record'
-    if h.get('kind') != kind or h.get('key') != key: return None, f'{path} holds another record'
-    if Hasher().update(data).hexdigest() != h.get('checksum'): return None, f'{path} fails its checksum'
-    try: return json.loads(data), None
-    except ValueError as e: return None, f'{path} is unreadable ({e})'
-
-
-# %% ../nbs/10_store.ipynb #7d4fc8f8
-def cached_record(cache_dir, # the cache directory; None: always compute
-                  kind:str, # the record's kind (its subdirectory)
-                  inputs:dict, # everything that decides the result (JSON-able); its hash is the key
-                  compute, # () -> the result, JSON-able
-                 ) -> tuple:
-    "`(result, hit)`: the record for `inputs` if a trustworthy one exists, else `compute()`, stored for next time."
-    if cache_dir is None: return compute(), False
-    from bangla_data import __version__   # another version may compute differently: a miss
-    key = Hasher().update(json.dumps(dict(inputs=inputs, kind=kind, version=__version__), sort_keys=True,
-                                     default=str).encode()).hexdigest()
-    body, _ = read_record(cache_dir, kind, key)
-    if body is not None: return body['result'], True
-    result = compute()
-    try: write_record(cache_dir, kind, key, dict(inputs=inputs, result=result))
-    except OSError: pass   # a read-only cache: computed every time, still correct
-    return result, False
 
 # %% ../nbs/10_store.ipynb #f5ec21bc
 def write_entry(path, # where the entry directory goes
@@ -233,17 +126,9 @@ def open_entry(path, # the entry's directory
             raise CorruptEntry('its offsets are inconsistent')
         return TokenizedData(ids, offsets, labels, m['pad_token_id'], m['max_length'], m['special_token_ids'],
                              m['mask_token_id'], manifest={**m, 'path': os.fspath(path)},
-                             pad_to_max_length=pad_to_max_length)
+                             pad_to_max_length=pad_to_max_length, reopen=reopen_entry)
     except (KeyError, TypeError, IndexError, AttributeError,
             ValueError) as e: raise CorruptEntry(f'{MANIFEST} is incomplete ({e!r})') from None
-
-# %% ../nbs/10_store.ipynb #7c59ff1b
-def entry_names(cache_dir, # the cache directory
-               ) -> list:
-    "Names of the cache entries in `cache_dir`, sorted (no temporary or hidden directories)."
-    try: return sorted(e.name for e in os.scandir(cache_dir)
-                       if e.name.endswith('_tokenized') and not e.name.startswith('.'))
-    except (FileNotFoundError, NotADirectoryError): return []
 
 # %% ../nbs/10_store.ipynb #b9152f7f
 def reopen_entry(path, # the entry's directory
@@ -253,12 +138,79 @@ def reopen_entry(path, # the entry's directory
     "Map the cache entry at `path` again (in a DataLoader worker started with spawn), with the fields the parent had."
     return open_entry(path, verify=False, pad_to_max_length=pad_to_max_length, expect=expect)
 
+# %% ../nbs/10_store.ipynb #7c59ff1b
+def entry_names(cache_dir, # the cache directory
+               ) -> list:
+    "Names of the cache entries in `cache_dir`, sorted (no temporary or hidden directories)."
+    try: return sorted(e.name for e in os.scandir(cache_dir)
+                       if e.name.endswith('_tokenized') and not e.name.startswith('.'))
+    except (FileNotFoundError, NotADirectoryError): return []
+
 # %% ../nbs/10_store.ipynb #b0ca1e57
 def entry_bytes(path, # a cache entry's directory
                ) -> int:
     "Bytes of the files in the entry (0 if it is gone)."
     try: return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
     except OSError: return 0
+
+# %% ../nbs/10_store.ipynb #818cbd57
+class CorruptEntry(Exception):
+    "A cache entry that exists but cannot be trusted; the message says why."
+
+# %% ../nbs/10_store.ipynb #3ba22c76
+def checksum(a, # an array
+            ) -> str:
+    "The xxh3-128 hex digest of an array's bytes (C order)."
+    return Hasher().update(np.ascontiguousarray(a)).hexdigest()
+
+# %% ../nbs/10_store.ipynb #ef915c42
+def _fsync_dir(path):
+    "Flush a directory's entries to disk (where the system allows it)."
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
+
+# %% ../nbs/10_store.ipynb #5d9b04d9
+def discard(path, # a file or directory
+           ):
+    "Remove a file or directory so that it disappears at once (rename, then delete)."
+    if not os.path.lexists(path): return
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            trash = os.path.join(os.path.dirname(path), f'.trash-{os.getpid()}-{os.urandom(4).hex()}')
+            os.rename(path, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        else: os.unlink(path)
+    except FileNotFoundError: pass   # another process removed it first
+
+# %% ../nbs/10_store.ipynb #128285d8
+def write_atomic(path, # the file to write
+                 data:bytes, # its whole content
+                ) -> Path:
+    "Write `data` to `path` atomically: a temporary file in the same directory, flushed, then `os.replace`."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp): os.unlink(tmp)
+        raise
+    return path
+
+# %% ../nbs/10_store.ipynb #f4485ae3
+def find_entry(cache_dir, # the cache directory
+               tokenizer_name:str, # the tokenizer's name or path
+               max_length:int, # tokens per row
+               key:str, # the content key
+              ) -> str:
+    "The path of the entry with `key` in `cache_dir` (under any tokenizer name), else where it should be written."
+    path = get_cache_filename(tokenizer_name, max_length, cache_dir, key)
+    if os.path.lexists(path): return path
+    suffix = f"_maxlen{int(max_length)}_{key[:16]}_tokenized"
+    return next((os.path.join(os.fspath(cache_dir), n) for n in entry_names(cache_dir) if n.endswith(suffix)), path)
 
 # %% ../nbs/10_store.ipynb #a33ab504
 def lock_entry(path, # the entry the lock is for
@@ -277,13 +229,6 @@ def lock_entry(path, # the entry the lock is for
         lock.acquire(timeout=timeout)
     return lock
 
-# %% ../nbs/10_store.ipynb #c35d1d38
-def _pid_alive(pid: int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except (PermissionError, OSError): return True
-    return True
-
 # %% ../nbs/10_store.ipynb #12f33647
 def sweep(cache_dir, # the cache directory
           name:Optional[str]=None, # only leftovers of this entry's builds (None: all)
@@ -300,17 +245,78 @@ def sweep(cache_dir, # the cache directory
             shutil.rmtree(e.path, ignore_errors=True); removed.append(e.name)
     return removed
 
-# %% ../nbs/10_store.ipynb #f4485ae3
-def find_entry(cache_dir, # the cache directory
-               tokenizer_name:str, # the tokenizer's name or path
-               max_length:int, # tokens per row
-               key:str, # the content key
-              ) -> str:
-    "The path of the entry with `key` in `cache_dir` (under any tokenizer name), else where it should be written."
-    path = get_cache_filename(tokenizer_name, max_length, cache_dir, key)
-    if os.path.lexists(path): return path
-    suffix = f"_maxlen{int(max_length)}_{key[:16]}_tokenized"
-    return next((os.path.join(os.fspath(cache_dir), n) for n in entry_names(cache_dir) if n.endswith(suffix)), path)
+# %% ../nbs/10_store.ipynb #60cca182
+def _pid_alive(pid: int) -> bool:
+    "Whether a process `pid` is running (one we may not signal counts as running)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except (PermissionError, OSError): return True
+    return True
+
+# %% ../nbs/10_store.ipynb #b82df6d5
+RECORD_FORMAT = 'bangla_data.record/1'
+
+def write_record(cache_dir, # the cache directory
+                 kind:str, # the record's kind (its subdirectory)
+                 key:str, # the hash of the record's inputs
+                 body, # anything JSON can hold
+                ) -> Path:
+    "Write `body` as the record of `kind` with `key`, atomically, with a checksummed header."
+    data = json.dumps(body, ensure_ascii=False, separators=(',', ':')).encode('utf-8', 'surrogatepass')
+    head = json.dumps(dict(format=RECORD_FORMAT, kind=kind, key=key, checksum=Hasher().update(data).hexdigest()))
+    path = record_path(cache_dir, kind, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, head.encode() + b'\n' + data)
+
+# %% ../nbs/10_store.ipynb #37b0b0ed
+def read_record(cache_dir, # the cache directory
+                kind:str, # the record's kind (its subdirectory)
+                key:str, # the hash of the record's inputs
+               ) -> tuple:
+    "`(body, None)` for a trustworthy record, `(None, why)` for a damaged one, `(None, None)` if there is none."
+    path = record_path(cache_dir, kind, key)
+    try: raw = path.read_bytes()
+    except FileNotFoundError: return None, None
+    except OSError as e: return None, f'{path} cannot be read ({e})'
+    head, sep, data = raw.partition(b'\n')
+    try: h = json.loads(head) if sep else None
+    except ValueError: h = None
+    if not _is_record_header(h): return None, f'{path} is not a bangla_data record'
+    if h.get('kind') != kind or h.get('key') != key: return None, f'{path} holds another record'
+    if Hasher().update(data).hexdigest() != h.get('checksum'): return None, f'{path} fails its checksum'
+    try: return json.loads(data), None
+    except ValueError as e: return None, f'{path} is unreadable ({e})'
+
+# %% ../nbs/10_store.ipynb #44d2d8e7
+def record_path(cache_dir, # the cache directory
+                kind:str, # the record's kind, its subdirectory: 'cleaned', 'reports', 'splits', 'tokenizers'
+                key:str, # the hash of the record's inputs
+               ) -> Path:
+    "Where the record of `kind` with `key` lives."
+    return Path(cache_dir) / kind / f'{key}.json'
+
+# %% ../nbs/10_store.ipynb #f0788b9e
+def _is_record_header(h) -> bool:
+    "Whether `h`, a file's parsed first line, is a record's header."
+    return isinstance(h, dict) and h.get('format') == RECORD_FORMAT
+
+# %% ../nbs/10_store.ipynb #7d4fc8f8
+def cached_record(cache_dir, # the cache directory; None: always compute
+                  kind:str, # the record's kind (its subdirectory)
+                  inputs:dict, # everything that decides the result (JSON-able); its hash is the key
+                  compute, # () -> the result, JSON-able
+                 ) -> tuple:
+    "`(result, hit)`: the record for `inputs` if a trustworthy one exists, else `compute()`, stored for next time."
+    if cache_dir is None: return compute(), False
+    from bangla_data import __version__   # another version may compute differently: a miss
+    key = Hasher().update(json.dumps(dict(inputs=inputs, kind=kind, version=__version__), sort_keys=True,
+                                     default=str).encode()).hexdigest()
+    body, _ = read_record(cache_dir, kind, key)
+    if body is not None: return body['result'], True
+    result = compute()
+    try: write_record(cache_dir, kind, key, dict(inputs=inputs, result=result))
+    except OSError: pass   # a read-only cache: computed every time, still correct
+    return result, False
 
 # %% ../nbs/10_store.ipynb #1c023eb7
 def list_cache_entries(cache_dir, # the cache directory
@@ -341,6 +347,28 @@ def list_cache_entries(cache_dir, # the cache directory
     except OSError: pass
     return sorted(out, key=lambda r: (r['name'].startswith('.'), r.get('created') or '', r['name']))  # leftovers last
 
+# %% ../nbs/10_store.ipynb #f08056f5
+def clear_cache(cache_dir, # the cache directory
+                key:Optional[str]=None, # an entry's name, name prefix or hash prefix; None: everything
+               ) -> list:
+    "Remove the cache entry named or keyed by `key`, or everything if `key` is None; return the entry names removed."
+    names = entry_names(cache_dir)
+    if key is not None:
+        hits = [n for n in names if n == key] or [n for n in names if n.startswith(key)] or \
+               [n for n in names if re.fullmatch(r'[0-9a-f]{4,}', key) and n.rsplit('_', 2)[-2].startswith(key)]
+        if not hits:
+            raise BanglaDataError(f"no cache entry in {cache_dir} matches {key!r}; entries: "
+                                  f"{', '.join(names) or 'none'}")
+        if len(hits) > 1:
+            raise BanglaDataError(f"{key!r} matches {len(hits)} cache entries ({', '.join(hits)}); "
+                                  "give more of the name")
+        names = hits
+    for n in names: discard(os.path.join(os.fspath(cache_dir), n))
+    if key is None:
+        for r in record_dirs(cache_dir): discard(r['path'])   # the records too: nothing of the cache is left
+        sweep(cache_dir)  # and what killed builds left behind
+    return names
+
 # %% ../nbs/10_store.ipynb #46079746
 def record_dirs(cache_dir, # the cache directory
                ) -> list:
@@ -363,25 +391,3 @@ def record_dirs(cache_dir, # the cache directory
                                 bytes=sum(f.stat().st_size for f in files)))
         except OSError: continue                                          # removed meanwhile, or unreadable
     return out
-
-# %% ../nbs/10_store.ipynb #f08056f5
-def clear_cache(cache_dir, # the cache directory
-                key:Optional[str]=None, # an entry's name, name prefix or hash prefix; None: everything
-               ) -> list:
-    "Remove the cache entry named or keyed by `key`, or everything if `key` is None; return the entry names removed."
-    names = entry_names(cache_dir)
-    if key is not None:
-        hits = [n for n in names if n == key] or [n for n in names if n.startswith(key)] or \
-               [n for n in names if re.fullmatch(r'[0-9a-f]{4,}', key) and n.rsplit('_', 2)[-2].startswith(key)]
-        if not hits:
-            raise BanglaDataError(f"no cache entry in {cache_dir} matches {key!r}; entries: "
-                                  f"{', '.join(names) or 'none'}")
-        if len(hits) > 1:
-            raise BanglaDataError(f"{key!r} matches {len(hits)} cache entries ({', '.join(hits)}); "
-                                  "give more of the name")
-        names = hits
-    for n in names: discard(os.path.join(os.fspath(cache_dir), n))
-    if key is None:
-        for r in record_dirs(cache_dir): discard(r['path'])   # the records too: nothing of the cache is left
-        sweep(cache_dir)  # and what killed builds left behind
-    return names

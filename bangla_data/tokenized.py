@@ -10,61 +10,11 @@ from .env import BanglaDataError
 from .labels import label_matrix
 
 # %% auto #0
-__all__ = ['round_up', 'PaddedGather', 'ids_dtype', 'data_fields', 'TokenizedData', 'to_hf_dataset', 'from_hf_dataset']
+__all__ = ['TokenizedData', 'round_up', 'PaddedGather', 'ids_dtype', 'data_fields', 'to_hf_dataset', 'from_hf_dataset']
 
-# %% ../nbs/08_tokenized.ipynb #4279e4ca
-def round_up(n:int, # a width
-             multiple:Optional[int], # round up to a multiple of this (None or 0: leave `n`)
-            ) -> int:
-    "`n` rounded up to a multiple of `multiple` (unchanged when `multiple` is falsy)."
-    return n if not multiple else -(-n // multiple) * multiple
+# %% ../nbs/08_tokenized.ipynb #84b6d0bc
+_KEYS = ('input_ids', 'attention_mask', 'labels')   # the design's dict keys
 
-# %% ../nbs/08_tokenized.ipynb #a267a613
-class PaddedGather:
-    "Right-padded int64 ids and mask for rows of flat `ids`/`offsets`, in one vectorized gather; holds arrays only."
-    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int):
-        self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
-        self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)],
-                                  axis=1)
-        # wider batches compute their mask (table ≤ 8 MB)
-        self.pos = np.arange(min(max(int(max_length), 1), 1024), dtype=np.int64)
-        # row l: mask of l tokens
-        self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)
-
-    def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None):
-        ("(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row "
-         "rounded up. No checks.")
-        sl = self.start_len[rows]
-        T = pad_to or round_up(int(sl[:, 1].max()) if len(sl) else 0, pad_to_multiple_of)
-        pos = self.pos[:T] if T <= len(self.pos) else np.arange(T, dtype=np.int64)
-        mask = self.masks[sl[:, 1], :T] if T <= len(self.pos) else (pos < sl[:, 1:]).astype(np.int64)
-        if not self.ids.size: return np.full(mask.shape, self.pad_token_id, dtype=np.int64), mask
-        g = np.take(self.ids, sl[:, :1] + pos, mode='clip')   # positions past a row's end are masked next
-        if self.pad_token_id == 0:
-            g *= mask.astype(g.dtype, copy=False)
-            return g.astype(np.int64, copy=False), mask
-        return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False), mask
-
-# %% ../nbs/08_tokenized.ipynb #05ea8735
-_KEYS = ('input_ids', 'attention_mask', 'labels')
-
-def ids_dtype(max_id:int, # the largest token id to store
-             ):
-    "The smallest dtype for token ids up to `max_id`: `uint16` when it fits, else `int32`."
-    return np.dtype(np.uint16) if max_id <= np.iinfo(np.uint16).max else np.dtype(np.int32)
-
-# %% ../nbs/08_tokenized.ipynb #a1be3b49
-def data_fields(pad_token_id, # the id that pads rows
-                max_length:int, # the longest row allowed
-                special_token_ids, # ids that masking never replaces
-                mask_token_id, # the id masking writes, or None
-               ) -> dict:
-    "The manifest fields a `TokenizedData` is built from besides its arrays, normalised so that two sets compare equal."
-    return dict(pad_token_id=None if pad_token_id is None else int(pad_token_id), max_length=int(max_length),
-                special_token_ids=sorted({int(i) for i in special_token_ids}),
-                mask_token_id=None if mask_token_id is None else int(mask_token_id))
-
-# %% ../nbs/08_tokenized.ipynb #a64197e0
 class TokenizedData:
     ("Tokenized comments stored unpadded (flat `ids` + `offsets`) with 0/1 `labels`; pads on demand, behaves "
      "like the design's dict.")
@@ -77,6 +27,7 @@ class TokenizedData:
                  mask_token_id: Optional[int] = None, # the id masking writes, or None
                  manifest: Optional[dict] = None, # where the data came from (cache entry manifest)
                  pad_to_max_length: bool = False, # dict access pads to `max_length` (the design's layout)
+                 reopen=None, # `reopen(path, pad_to_max_length, fields)` maps the cache entry again (in a worker)
                 ):
         self.ids, self.offsets, self.labels = ids, offsets, labels
         self.pad_token_id, self.max_length = int(pad_token_id), int(max_length)
@@ -84,6 +35,7 @@ class TokenizedData:
         self.mask_token_id = None if mask_token_id is None else int(mask_token_id)
         self.manifest = dict(manifest or {})
         self.pad_to_max_length = bool(pad_to_max_length)
+        self.reopen = reopen  # `bangla_data.store.open_entry` sets it: how a mapped entry travels to another process
         self.cache_info = {}  # set by get_or_create_tokenized_dataset: status, seconds, bytes, path
         self._lengths, self._gatherer = None, None
 
@@ -195,7 +147,7 @@ class TokenizedData:
     def padded_to_max_length(self, flag: bool = True) -> 'TokenizedData':
         "A view of the same arrays whose dict access pads to `max_length` (the design's layout) when `flag`."
         new = TokenizedData(self.ids, self.offsets, self.labels, self.pad_token_id, self.max_length,
-                            self.special_token_ids, self.mask_token_id, self.manifest, flag)
+                            self.special_token_ids, self.mask_token_id, self.manifest, flag, self.reopen)
         new._lengths, new._gatherer, new.cache_info = self._lengths, self._gatherer, self.cache_info
         return new
 
@@ -203,9 +155,8 @@ class TokenizedData:
         ("Pickle for worker processes (never to disk): a mapped cache entry travels as its path and "
          "is mapped again there.")
         path = self.manifest.get('path')
-        if path and isinstance(self.ids, np.memmap):
-            from bangla_data.store import reopen_entry
-            return (reopen_entry, (path, self.pad_to_max_length, self.fields()))
+        if path and self.reopen is not None and isinstance(self.ids, np.memmap):
+            return (self.reopen, (path, self.pad_to_max_length, self.fields()))
         return (TokenizedData,
                 (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
                                 self.max_length, self.special_token_ids, self.mask_token_id, self.manifest,
@@ -227,13 +178,57 @@ class TokenizedData:
                 f"({self.ids.dtype}), longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, "
                 f"{self.nbytes/1e6:.2f} MB)")
 
-# %% ../nbs/08_tokenized.ipynb #2c5cb2fc
-def _datasets():
-    try: import datasets
-    except ImportError: raise BanglaDataError("🤗 datasets is not installed: pip install 'bangla_data[hf]' "
-                                              "(or pip install datasets)") from None
-    return datasets
+# %% ../nbs/08_tokenized.ipynb #4279e4ca
+def round_up(n:int, # a width
+             multiple:Optional[int], # round up to a multiple of this (None or 0: leave `n`)
+            ) -> int:
+    "`n` rounded up to a multiple of `multiple` (unchanged when `multiple` is falsy)."
+    return n if not multiple else -(-n // multiple) * multiple
 
+# %% ../nbs/08_tokenized.ipynb #a267a613
+class PaddedGather:
+    "Right-padded int64 ids and mask for rows of flat `ids`/`offsets`, in one vectorized gather; holds arrays only."
+    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int):
+        self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
+        self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)],
+                                  axis=1)
+        # wider batches compute their mask (table ≤ 8 MB)
+        self.pos = np.arange(min(max(int(max_length), 1), 1024), dtype=np.int64)
+        # row l: mask of l tokens
+        self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)
+
+    def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None):
+        ("(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row "
+         "rounded up. No checks.")
+        sl = self.start_len[rows]
+        T = pad_to or round_up(int(sl[:, 1].max()) if len(sl) else 0, pad_to_multiple_of)
+        pos = self.pos[:T] if T <= len(self.pos) else np.arange(T, dtype=np.int64)
+        mask = self.masks[sl[:, 1], :T] if T <= len(self.pos) else (pos < sl[:, 1:]).astype(np.int64)
+        if not self.ids.size: return np.full(mask.shape, self.pad_token_id, dtype=np.int64), mask
+        g = np.take(self.ids, sl[:, :1] + pos, mode='clip')   # positions past a row's end are masked next
+        if self.pad_token_id == 0:
+            g *= mask.astype(g.dtype, copy=False)
+            return g.astype(np.int64, copy=False), mask
+        return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False), mask
+
+# %% ../nbs/08_tokenized.ipynb #05ea8735
+def ids_dtype(max_id:int, # the largest token id to store
+             ):
+    "The smallest dtype for token ids up to `max_id`: `uint16` when it fits, else `int32`."
+    return np.dtype(np.uint16) if max_id <= np.iinfo(np.uint16).max else np.dtype(np.int32)
+
+# %% ../nbs/08_tokenized.ipynb #a1be3b49
+def data_fields(pad_token_id, # the id that pads rows
+                max_length:int, # the longest row allowed
+                special_token_ids, # ids that masking never replaces
+                mask_token_id, # the id masking writes, or None
+               ) -> dict:
+    "The manifest fields a `TokenizedData` is built from besides its arrays, normalised so that two sets compare equal."
+    return dict(pad_token_id=None if pad_token_id is None else int(pad_token_id), max_length=int(max_length),
+                special_token_ids=sorted({int(i) for i in special_token_ids}),
+                mask_token_id=None if mask_token_id is None else int(mask_token_id))
+
+# %% ../nbs/08_tokenized.ipynb #6432051e
 def to_hf_dataset(td:TokenizedData, # the tokenized data
                   rows=None, # row positions to export, in this order (default: all)
                  ):
@@ -252,6 +247,7 @@ def to_hf_dataset(td:TokenizedData, # the tokenized data
     table = pa.Table.from_arrays([ids, mask, labels], names=['input_ids', 'attention_mask', 'labels'])
     return datasets.Dataset(table)
 
+# %% ../nbs/08_tokenized.ipynb #5726304f
 def from_hf_dataset(ds, # a 🤗 `Dataset` with `input_ids` (lists) and `labels` (one list of 0/1 per row)
                     pad_token_id:int, # the id that pads rows
                     max_length:int, # the longest row allowed
@@ -277,3 +273,11 @@ def from_hf_dataset(ds, # a 🤗 `Dataset` with `input_ids` (lists) and `labels`
     return TokenizedData(flat.astype(ids_dtype(int(flat.max()) if flat.size else 0)), offsets,
                          label_matrix(labels, len(lens), dtype=np.uint8), pad_token_id, max_length,
                          special_token_ids, mask_token_id)
+
+# %% ../nbs/08_tokenized.ipynb #46eeed74
+def _datasets():
+    "The `datasets` module, or an error saying which extra installs it."
+    try: import datasets
+    except ImportError: raise BanglaDataError("🤗 datasets is not installed: pip install 'bangla_data[hf]' "
+                                              "(or pip install datasets)") from None
+    return datasets

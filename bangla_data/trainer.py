@@ -14,45 +14,9 @@ from transformers import Trainer
 from .loaders import BatchLoader, LengthGroupedBatchSampler
 
 # %% auto #0
-__all__ = ['row_order_loader', 'RowPredictionOutput', 'BanglaTrainer', 'fold_trainer']
+__all__ = ['BanglaTrainer', 'fold_trainer', 'row_order_loader', 'RowPredictionOutput']
 
-# %% ../nbs/23_trainer.ipynb #1d56de9c
-def _predictions_in_row_order(predictions, label_ids, rows):
-    "Predictions and labels sorted by `rows` (0-based positions), each row once (ranks may pad with repeats)."
-    rows = np.asarray(rows, dtype=np.int64)
-    _, first = np.unique(rows, return_index=True)   # sorted rows, where each first occurs
-    return predictions[first], label_ids[first], rows[first]
-
-# %% ../nbs/23_trainer.ipynb #1faff579
-def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indices` give the order)
-                     batch_size:int=32, # rows per batch
-                     num_workers:int=0, # DataLoader worker processes
-                    ) -> BatchLoader:
-    "A loader over `dataset` in its row order (not shuffled, `index` in every batch), sharded over ranks."
-    sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=False, group_by_length=False)
-    return BatchLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
-                       collate_fn=partial(collate_batch, pad_token_id=dataset.pad_token_id))
-
-# %% ../nbs/23_trainer.ipynb #0b3de63c
-class RowPredictionOutput(tuple):
-    "What `BanglaTrainer.predict` returns: `(predictions, label_ids, metrics)` as the Trainer's, plus the `rows`."
-    def __new__(cls, predictions, label_ids, metrics, rows):
-        out = super().__new__(cls, (predictions, label_ids, metrics))
-        out.rows = rows
-        return out
-    predictions, label_ids, metrics = (property(lambda self, i=i: self[i]) for i in range(3))
-
-# %% ../nbs/23_trainer.ipynb #5f9c4562
-def _need_accelerate():
-    try: import accelerate  # noqa: F401
-    except ImportError:
-        raise BanglaDataError("transformers.Trainer needs 🤗 accelerate: pip install 'bangla_data[hf]' "
-                              "(or pip install accelerate)") from None
-    if not hasattr(Trainer, '_run_epoch'):   # where the sampler's epoch is set (transformers 5)
-        import transformers
-        raise BanglaDataError(f"BanglaTrainer needs transformers>=5 (this is {transformers.__version__}): "
-                              "pip install -U 'transformers>=5'")
-
+# %% ../nbs/23_trainer.ipynb #f4d66c6b
 class BanglaTrainer(Trainer):
     "A `transformers.Trainer` on bangla_data's loaders, with BCE + `pos_weight`, and predictions in row order."
     loss_is_scaled_for_ga = False   # `compute_loss` is a per-batch mean: the Trainer divides it for accumulation
@@ -71,10 +35,12 @@ class BanglaTrainer(Trainer):
         self.label_names = ['labels']
 
     def get_train_dataloader(self):
+        "bangla_data's training loader when given one, else the Trainer's own."
         if self.bd_train_loader is None: return super().get_train_dataloader()
         return self.bd_train_loader
 
     def _loader_for(self, dataset, default):
+        "`default` for its own dataset, a row-order loader for another `IndexedDataset`, else None (the Trainer's)."
         if dataset is None and default is not None: return default
         dataset = self.eval_dataset if dataset is None else dataset
         if isinstance(dataset, IndexedDataset):
@@ -83,17 +49,21 @@ class BanglaTrainer(Trainer):
         return None
 
     def get_eval_dataloader(self, eval_dataset=None):
+        "The validation loader in row order (the one given, or one over `eval_dataset`)."
         return self._loader_for(eval_dataset, self.bd_eval_loader) or super().get_eval_dataloader(eval_dataset)
 
     def get_test_dataloader(self, test_dataset):
+        "A row-order loader over `test_dataset` when it is an `IndexedDataset`, else the Trainer's."
         return self._loader_for(test_dataset, None) or super().get_test_dataloader(test_dataset)
 
     def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
+        "The Trainer's epoch, with the sampler's epoch set to it first."
         # the sampler's epoch is the Trainer's: a run resumed in a new process shuffles epoch e as the first did
         if self.bd_train_loader is not None: self.bd_train_loader.batch_sampler.set_epoch(epoch)
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        "BCE with logits and `pos_weight`, averaged over labels, then over rows (weighted by `weight` when given)."
         labels, weight = inputs.pop('labels', None), inputs.pop('weight', None)
         inputs.pop('index', None)                                   # never passed to the model
         outputs = model(**inputs)
@@ -106,6 +76,7 @@ class BanglaTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        "The Trainer's step, with the batch's `index` appended to its labels as one more column."
         index = inputs.pop('index', None)
         loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         if index is not None and labels is not None:        # the rows ride along with the labels
@@ -114,6 +85,7 @@ class BanglaTrainer(Trainer):
 
     @staticmethod
     def _strip_rows(fn):
+        "`fn` as `compute_metrics` on the labels without the rows' column, in row order."
         from transformers import EvalPrediction
         def metrics(p):
             preds, labels, _ = _predictions_in_row_order(p.predictions, p.label_ids[:, :-1], p.label_ids[:, -1])
@@ -146,3 +118,41 @@ def fold_trainer(prepared, # what `prepare` returned
     train, val, pos_weight = prepared.fold(k, weight_method=weight_method, **kw)
     return BanglaTrainer(model=model, args=args, train_dataset=train.dataset, eval_dataset=val.dataset,
                          train_loader=train, eval_loader=val, pos_weight=pos_weight, **trainer_kwargs)
+
+# %% ../nbs/23_trainer.ipynb #6db1891d
+def _need_accelerate():
+    "A `BanglaDataError` saying what to install unless 🤗 accelerate and transformers>=5 are there."
+    try: import accelerate  # noqa: F401
+    except ImportError:
+        raise BanglaDataError("transformers.Trainer needs 🤗 accelerate: pip install 'bangla_data[hf]' "
+                              "(or pip install accelerate)") from None
+    if not hasattr(Trainer, '_run_epoch'):   # where the sampler's epoch is set (transformers 5)
+        import transformers
+        raise BanglaDataError(f"BanglaTrainer needs transformers>=5 (this is {transformers.__version__}): "
+                              "pip install -U 'transformers>=5'")
+
+# %% ../nbs/23_trainer.ipynb #1d56de9c
+def _predictions_in_row_order(predictions, label_ids, rows):
+    "Predictions and labels sorted by `rows` (0-based positions), each row once (ranks may pad with repeats)."
+    rows = np.asarray(rows, dtype=np.int64)
+    _, first = np.unique(rows, return_index=True)   # sorted rows, where each first occurs
+    return predictions[first], label_ids[first], rows[first]
+
+# %% ../nbs/23_trainer.ipynb #1faff579
+def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indices` give the order)
+                     batch_size:int=32, # rows per batch
+                     num_workers:int=0, # DataLoader worker processes
+                    ) -> BatchLoader:
+    "A loader over `dataset` in its row order (not shuffled, `index` in every batch), sharded over ranks."
+    sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=False, group_by_length=False)
+    return BatchLoader(dataset, batch_sampler=sampler, num_workers=num_workers,
+                       collate_fn=partial(collate_batch, pad_token_id=dataset.pad_token_id))
+
+# %% ../nbs/23_trainer.ipynb #0b3de63c
+class RowPredictionOutput(tuple):
+    "What `BanglaTrainer.predict` returns: `(predictions, label_ids, metrics)` as the Trainer's, plus the `rows`."
+    def __new__(cls, predictions, label_ids, metrics, rows):
+        out = super().__new__(cls, (predictions, label_ids, metrics))
+        out.rows = rows
+        return out
+    predictions, label_ids, metrics = (property(lambda self, i=i: self[i]) for i in range(3))

@@ -15,17 +15,8 @@ from .labels import LABEL_COLUMNS, label_matrix, label_names
 # %% auto #0
 __all__ = ['WEIGHT_METHODS', 'calculate_class_weights', 'compare_class_weights', 'label_sample_weights']
 
-# %% ../nbs/14_weights.ipynb #0f5ceae8
+# %% ../nbs/14_weights.ipynb #1570b073
 WEIGHT_METHODS = ('ratio', 'sqrt', 'log', 'effective')
-
-def _label_counts(labels, label_columns=None):
-    "Check a 0/1 label matrix (`label_matrix`) and return `(positives, rows, names)`."
-    if isinstance(labels, torch.Tensor): labels = labels.detach().cpu().numpy()
-    if isinstance(labels, (np.ndarray, list, tuple)) and np.ndim(labels) == 1: labels = np.asarray(labels)[:, None]
-    if len(labels) == 0: raise BanglaDataError("labels has no rows: class weights need at least one training row")
-    Y = label_matrix(labels, None, label_columns, dtype=np.float64)
-    return Y.sum(0), len(Y), label_names(labels, label_columns) or [f"label {i}" for i in range(Y.shape[1])]
-
 
 def calculate_class_weights(labels, # (N, L) 0/1 labels of the training rows (array, DataFrame or tensor)
                             method:str='ratio', # 'ratio' (the design's), 'sqrt', 'log' or 'effective'
@@ -35,34 +26,57 @@ def calculate_class_weights(labels, # (N, L) 0/1 labels of the training rows (ar
                            ) -> torch.Tensor:
     ("One positive-class weight per label (float32 tensor) for `BCEWithLogitsLoss(pos_weight=...)`; compute it "
      "on the training fold.")
+    _check_weight_options(method, beta, max_weight)
+    pos, n, names = _label_counts(labels, label_columns)
+    neg = n - pos
+    none, every = pos == 0, neg == 0
+    _warn_degenerate(names, none, every)
+    ok = ~(none | every)
+    w = np.ones(len(pos))
+    w[ok] = _method_weights(method, pos[ok], neg[ok], beta)
+    if max_weight is not None: w = np.minimum(w, max_weight)
+    return torch.tensor(w, dtype=torch.float32)
+
+# %% ../nbs/14_weights.ipynb #0f5ceae8
+def _check_weight_options(method:str, beta:float, max_weight):
+    "A `BanglaDataError` for an unknown `method`, a `beta` outside [0, 1) or a `max_weight` that is not positive."
     if method not in WEIGHT_METHODS:
         raise BanglaDataError(f"method must be one of {', '.join(map(repr, WEIGHT_METHODS))}, got {method!r}")
     if method == 'effective' and not (0 <= beta < 1):
         raise BanglaDataError(f"beta must be in [0, 1) for method='effective', got {beta!r}")
     if max_weight is not None and not (max_weight > 0):
         raise BanglaDataError(f"max_weight must be a positive number (or None for no cap), got {max_weight!r}")
-    pos, n, names = _label_counts(labels, label_columns)
-    neg = n - pos
-    none, every = pos == 0, neg == 0
+
+# %% ../nbs/14_weights.ipynb #57c266c1
+def _label_counts(labels, label_columns=None):
+    "Check a 0/1 label matrix (`label_matrix`) and return `(positives, rows, names)`."
+    if isinstance(labels, torch.Tensor): labels = labels.detach().cpu().numpy()
+    if isinstance(labels, (np.ndarray, list, tuple)) and np.ndim(labels) == 1: labels = np.asarray(labels)[:, None]
+    if len(labels) == 0: raise BanglaDataError("labels has no rows: class weights need at least one training row")
+    Y = label_matrix(labels, None, label_columns, dtype=np.float64)
+    return Y.sum(0), len(Y), label_names(labels, label_columns) or [f"label {i}" for i in range(Y.shape[1])]
+
+# %% ../nbs/14_weights.ipynb #f5070ba2
+def _warn_degenerate(names:list, none, every):
+    "Warn, naming them, about labels with no positive row (`none`) and labels positive in every row (`every`)."
     if none.any():
         warnings.warn(f"label(s) {', '.join(repr(names[i]) for i in np.flatnonzero(none))} have no "
                       "positive rows: weight 1.0 "
                       "(check the label column, or whether this training fold can contain the label at all)",
-                      stacklevel=2)
+                      stacklevel=3)
     if every.any():
         warnings.warn(f"label(s) {', '.join(repr(names[i]) for i in np.flatnonzero(every))} are positive in every row: "
-                      "weight 1.0 (a weight of 0 would switch their positive loss off)", stacklevel=2)
-    ok = ~(none | every)
-    w = np.ones(len(pos))
-    ratio = neg[ok] / pos[ok]
-    if method == 'ratio': w[ok] = ratio
-    elif method == 'sqrt': w[ok] = np.sqrt(ratio)
-    elif method == 'log': w[ok] = np.log1p(ratio)
-    else:
-        effective = lambda k: (1.0 - np.power(beta, k)) / (1.0 - beta)
-        w[ok] = effective(neg[ok]) / effective(pos[ok])
-    if max_weight is not None: w = np.minimum(w, max_weight)
-    return torch.tensor(w, dtype=torch.float32)
+                      "weight 1.0 (a weight of 0 would switch their positive loss off)", stacklevel=3)
+
+# %% ../nbs/14_weights.ipynb #e3fc4c48
+def _method_weights(method:str, pos, neg, beta:float):
+    "The weights by `method` of labels with `pos` positive and `neg` negative rows (both > 0)."
+    ratio = neg / pos
+    if method == 'ratio': return ratio
+    if method == 'sqrt': return np.sqrt(ratio)
+    if method == 'log': return np.log1p(ratio)
+    effective = lambda k: (1.0 - np.power(beta, k)) / (1.0 - beta)
+    return effective(neg) / effective(pos)
 
 # %% ../nbs/14_weights.ipynb #facd2950
 def compare_class_weights(labels, # (N, L) 0/1 labels

@@ -18,7 +18,7 @@ if os.environ.get('WORLD_SIZE'):                        # under torchrun
     out = out.replace('.json', f'.{dist.get_rank()}.json')
     if state_path: state_path = state_path.replace('.json', f'.{dist.get_rank()}.json')
 from bangla_data.pipeline import prepare
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 p = prepare(tokenizer=sample_tokenizer(), cache_dir=cache, num_folds=5, verbose=False)
 train, _, _ = p.fold(2, batch_size=24, num_workers=workers, seed=11, mask_prob=0.2,
                      multiprocessing_context='fork' if workers else None)

@@ -16,11 +16,11 @@ import pytest
 
 from bangla_data import BanglaDataError, load_and_preprocess_data, read_table
 from bangla_data.cache import get_or_create_tokenized_dataset
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from bangla_data.tokenize import tokenize_to_data
 from bangla_data.kfold import LeakFreeKFold, assign_folds, prepare_kfold_splits
 from bangla_data.loaders import create_data_loaders
-from bangla_data.loading import SAMPLE_PATH
+from bangla_data.sample import SAMPLE_PATH
 from conftest import BANGLABERT_DIR, MBERT_DIR
 
 

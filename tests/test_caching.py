@@ -22,7 +22,7 @@ from bangla_data.cache import cache_key, cache_key_inputs, get_or_create_tokeniz
 from bangla_data.fingerprint import tokenizer_fingerprint
 from bangla_data.store import clear_cache, entry_names, list_cache_entries
 from bangla_data.tokenized import TokenizedData
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from bangla_data.loading import load_and_preprocess_data
 
 pytestmark = pytest.mark.shared   # every test here reads the real data or tokenizers in ../shared

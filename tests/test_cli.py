@@ -25,7 +25,7 @@ def run(*args):
 @pytest.fixture(scope='module')
 def tok_dir(tmp_path_factory):
     "The sample tokenizer saved to a directory, to pass as --tokenizer."
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     d = tmp_path_factory.mktemp('tok')
     sample_tokenizer().save_pretrained(str(d))
     return d
@@ -50,7 +50,7 @@ def test_folds_are_numbered_from_0_everywhere(tmp_path):
     weights = out.split('Class weights per fold', 1)[1]
     assert re.search(r'^fold\b', weights.splitlines()[2]) and re.search(r'^0\s', weights.splitlines()[3]), weights
     from bangla_data.pipeline import prepare
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     p = prepare(tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=3, verbose=False)
     assert list(p.weights_table().index) == [0, 1, 2] == list(p.fold_report.table.index)
     for k in range(3): p.fold(k)                                                 # and fold(k) takes the same numbers
@@ -165,7 +165,7 @@ def test_warnings_are_shown_in_their_section(tmp_path):
 
 def test_verbose_false_is_quiet_and_keeps_the_warnings(tmp_path, capsys):
     from bangla_data.pipeline import prepare
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter('always')
         p = prepare(tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=3, verbose=False)

@@ -29,7 +29,7 @@ import bangla_data.store as bs
 from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.store import clear_cache, entry_names as _entry_names, list_cache_entries, open_entry as _open_entry
 from bangla_data.tokenize import tokenize_to_data
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from bangla_data.loading import load_and_preprocess_data
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS, ROOT
 

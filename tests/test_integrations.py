@@ -7,7 +7,8 @@ import pytest
 datasets = pytest.importorskip('datasets')
 
 from bangla_data.env import BanglaDataError
-from bangla_data.loading import SAMPLE_PATH, load_and_preprocess_data
+from bangla_data.loading import load_and_preprocess_data
+from bangla_data.sample import SAMPLE_PATH
 from bangla_data.tokenized import TokenizedData
 
 
@@ -32,7 +33,7 @@ def test_a_dataset_loads_like_the_dataframe(sample_ds):
 
 def test_prepare_takes_a_dataset(sample_ds, tmp_path):
     from bangla_data.pipeline import prepare
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     p = prepare(sample_ds, tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=3, verbose=False)
     q = prepare(SAMPLE_PATH, tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=3, verbose=False)
     assert p.config['data'] == 'Dataset' and q.cache['status'] == 'hit'     # same content: the same cache entry

@@ -8,9 +8,9 @@ from hypothesis import given, settings, strategies as st
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from bangla_data import BanglaDataError, load_and_preprocess_data, prepare
-from bangla_data.loading import SAMPLE_PATH
+from bangla_data.sample import SAMPLE_PATH
 from bangla_data.metrics import best_thresholds, multilabel_report, prob_column, tune_thresholds
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 
 
 def _prep(data=None, **kw):

@@ -56,7 +56,7 @@ def test_kill_and_resume_per_rank_under_torchrun(tmp_path):
 def test_state_is_json_and_refuses_another_loader(tmp_path):
     from bangla_data.env import BanglaDataError
     from bangla_data.pipeline import prepare
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     p = prepare(tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=5, verbose=False)
     train = p.fold(0, batch_size=16)[0]
     it = iter(train); next(it); next(it)
@@ -72,7 +72,7 @@ def test_state_is_json_and_refuses_another_loader(tmp_path):
 
 def test_sampler_set_epoch_as_distributed_sampler_users_write_it(tmp_path):
     from bangla_data.pipeline import prepare
-    from bangla_data.tokenizer import sample_tokenizer
+    from bangla_data.sample import sample_tokenizer
     p = prepare(tokenizer=sample_tokenizer(), cache_dir=tmp_path, num_folds=5, verbose=False)
     a, b = p.fold(0, batch_size=16)[0], p.fold(0, batch_size=16)[0]
     a.sampler.set_epoch(3)

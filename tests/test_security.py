@@ -27,7 +27,7 @@ from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.store import (clear_cache, entry_names as _entry_names, get_cache_filename, list_cache_entries,
                                reopen_entry as _reopen)
 from bangla_data.tokenize import tokenize_to_data
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from bangla_data.loaders import create_data_loaders
 from conftest import ROOT
 

@@ -7,9 +7,9 @@ import pytest
 
 from bangla_data import BanglaDataError, prepare
 from bangla_data.duplicates import text_ids
-from bangla_data.loading import SAMPLE_PATH
+from bangla_data.sample import SAMPLE_PATH
 from bangla_data.splits import TEST_FOLD, read_splits, sidecar_path
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from conftest import CYBERBULLY_CSV, CYBERBULLY_LABELS, ROOT
 
 CLI = [sys.executable, "-c", "import sys; from bangla_data.cli import main; sys.exit(main())"]

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from bangla_data import prepare
-from bangla_data.loading import SAMPLE_PATH
-from bangla_data.tokenizer import _LEGACY_CACHE_VARS, DeferredTokenizer, sample_tokenizer
+from bangla_data.sample import SAMPLE_PATH
+from bangla_data.tokenizer import _LEGACY_CACHE_VARS, DeferredTokenizer
+from bangla_data.sample import sample_tokenizer
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
 
 HEAVY = ("transformers", "sklearn", "scipy", "matplotlib", "iterstrat")
@@ -40,7 +41,7 @@ def test_warm_equals_cold_and_builds_no_tokenizer(tmp_path, tok_dir):
     cold = _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
     warm = _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
     assert (cold.cache["status"], warm.cache["status"]) == ("miss", "hit")
-    assert not isinstance(cold._tokenizer, DeferredTokenizer) and isinstance(warm._tokenizer, DeferredTokenizer)
+    assert not isinstance(cold.first_view.tokenizer, DeferredTokenizer) and isinstance(warm.first_view.tokenizer, DeferredTokenizer)
     assert _state(warm) == _state(cold)
     assert warm.tokenizer.pad_token_id == cold.tokenizer.pad_token_id            # loaded when asked for
     assert warm.load_info.cleaning_cache == "hit" and cold.load_info.cleaning_cache == "miss"
@@ -57,7 +58,7 @@ def test_every_changed_input_is_a_miss(tmp_path, tok_dir):
     del spec["model"]["vocab"][drop]                 # a common piece gone from the vocabulary: other ids
     tj.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
     changed = _run(SAMPLE_PATH, tok_dir, cache)
-    assert changed.cache["status"] == "miss" and not isinstance(changed._tokenizer, DeferredTokenizer)
+    assert changed.cache["status"] == "miss" and not isinstance(changed.first_view.tokenizer, DeferredTokenizer)
     assert np.asarray(changed.tokenized.ids).tolist() != np.asarray(base.tokenized.ids).tolist()
     fresh = _run(SAMPLE_PATH, tok_dir, tmp_path / "fresh")        # what an empty cache gives for the new files
     assert _state(changed) == _state(fresh)
@@ -157,7 +158,7 @@ def test_hub_name_in_the_hf_cache_is_warm_and_a_new_revision_is_a_miss(tmp_path,
 
 def test_a_hub_name_downloaded_by_the_cold_run_is_warm_next_time(tmp_path, tok_dir, monkeypatch):
     import huggingface_hub.constants
-    import bangla_data.pipeline as pipeline
+    import bangla_data.cache as pipeline   # the tokenize step (where the tokenizer is loaded) lives in cache
     (tok_dir / "config.json").write_text('{"model_type": "bert"}')
     hub, name = tmp_path / "hub", "bangla-data/sample-tokenizer"
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
@@ -171,14 +172,14 @@ def test_a_hub_name_downloaded_by_the_cold_run_is_warm_next_time(tmp_path, tok_d
     monkeypatch.setattr(pipeline, "load_tokenizer", real)
     warm = prepare(SAMPLE_PATH, tokenizer=name, cache_dir=str(tmp_path / "c"), verbose=False)
     assert (cold.cache["status"], warm.cache["status"]) == ("miss", "hit")
-    assert isinstance(warm._tokenizer, DeferredTokenizer) and not warm._tokenizer.loaded      # nothing built
+    assert isinstance(warm.first_view.tokenizer, DeferredTokenizer) and not warm.first_view.tokenizer.loaded      # nothing built
     assert _state(warm) == _state(cold)
 
 
 def test_a_tokenizer_changed_after_a_warm_run_is_refused_when_it_loads(tmp_path, tok_dir):
     _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
     warm, warm2 = (_run(SAMPLE_PATH, tok_dir, tmp_path / "c") for _ in range(2))
-    assert all(isinstance(w._tokenizer, DeferredTokenizer) and not w._tokenizer.loaded for w in (warm, warm2))
+    assert all(isinstance(w.first_view.tokenizer, DeferredTokenizer) and not w.first_view.tokenizer.loaded for w in (warm, warm2))
     (tok_dir / "trainer_state.json").write_text("{}")                   # a file that is not the tokenizer: fine
     assert warm.tokenizer.get_vocab() == sample_tokenizer().get_vocab()
     sample_tokenizer(vocab_size=300).save_pretrained(tok_dir)            # another tokenizer in its place
@@ -187,7 +188,7 @@ def test_a_tokenizer_changed_after_a_warm_run_is_refused_when_it_loads(tmp_path,
 
 
 def test_files_changed_while_the_tokenizer_loads_are_not_remembered(tmp_path, tok_dir, monkeypatch):
-    import bangla_data.pipeline as pipeline
+    import bangla_data.cache as pipeline   # the tokenize step (where the tokenizer is loaded) lives in cache
     real = pipeline.load_tokenizer
     def load_then_edit(spec):       # another process edits the directory just after the tokenizer was read
         tok = real(spec)
@@ -197,7 +198,7 @@ def test_files_changed_while_the_tokenizer_loads_are_not_remembered(tmp_path, to
     _run(SAMPLE_PATH, tok_dir, tmp_path / "c")
     assert not (tmp_path / "c" / "tokenizers").exists()         # no record for files it was not built from
     monkeypatch.setattr(pipeline, "load_tokenizer", real)
-    assert not isinstance(_run(SAMPLE_PATH, tok_dir, tmp_path / "c")._tokenizer, DeferredTokenizer)   # built again
+    assert not isinstance(_run(SAMPLE_PATH, tok_dir, tmp_path / "c").first_view.tokenizer, DeferredTokenizer)   # built again
 
 
 @pytest.mark.shared

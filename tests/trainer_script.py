@@ -16,7 +16,7 @@ out, cache, outdir, mode = sys.argv[1:5]
 step = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 from transformers import ElectraConfig, ElectraForSequenceClassification, TrainingArguments, TrainerCallback
 from bangla_data.pipeline import prepare
-from bangla_data.tokenizer import sample_tokenizer
+from bangla_data.sample import sample_tokenizer
 from bangla_data.trainer import BanglaTrainer
 
 args = TrainingArguments(output_dir=outdir, max_steps=10 if mode != 'ranks' else 4, per_device_train_batch_size=64,

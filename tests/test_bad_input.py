@@ -232,11 +232,12 @@ def test_accepted_label_spellings_with_spaces_and_case(tmp_path):
 
 
 @pytest.mark.parametrize('label_columns,match', [
-    ('bully', r"got the string 'bully'; write \['bully'\]"), (['bully', 'bully'], 'more than once'), ([], 'is empty'),
+    (['bully', 'bully'], 'more than once'), ([], 'is empty'),
     (None, 'must be a list'), ([''], 'non-empty strings'), ([1], 'non-empty strings'), (['comment_text'], 'both as the text column'),
     (['Bully'], r"label column 'Bully' not found.*Did you mean 'bully'\?"),
 ])
 def test_label_column_arguments(label_columns, match):
+    "Each wrong `label_columns` is refused saying what is wrong (a string is one label: see below)."
     df = pd.DataFrame({'comment_text': ['ক'], 'bully': [1]})
     with pytest.raises(BanglaDataError, match=match):
         load_and_preprocess_data(df, label_columns=label_columns, verbose=False)
@@ -386,3 +387,10 @@ def test_labels_and_comments_of_different_lengths(sample, tmp_path):
         get_or_create_tokenized_dataset(c, y[:-1], tok, 64, tmp_path, verbose=False)
     with pytest.raises(BanglaDataError, match='rows but there are'):
         prepare_kfold_splits(c, y[:-1])
+
+
+def test_a_string_label_column_is_one_label():
+    "label_columns='bully' is the column 'bully', never its letters (issue 21)."
+    df = pd.DataFrame({'comment_text': ['ক', 'খ'], 'bully': [1, 0]})
+    _, y, info = load_and_preprocess_data(df, label_columns='bully', verbose=False, return_info=True)
+    assert y.tolist() == [[1], [0]] and list(info.label_columns) == ['bully']

@@ -11,23 +11,8 @@ from .env import BanglaDataError
 from .labels import label_matrix, label_names
 
 # %% auto #0
-__all__ = ['CONFLICT_POLICIES', 'duplicate_report', 'DuplicateReport', 'text_ids', 'conflicting_rows', 'label_conflicts',
-           'resolve_conflicts', 'ConflictResolution']
-
-# %% ../nbs/04_duplicates.ipynb #fde80526
-def duplicate_report(comments, # the (cleaned) texts
-                     labels, # their (N, L) 0/1 labels
-                    ) -> DuplicateReport:
-    "Count repeated texts and repeated texts with conflicting labels."
-    comments = list(comments)
-    if not comments: return DuplicateReport(0, 0, 0, 0)
-    tid = text_ids(comments)
-    combo = text_ids(label_matrix(labels, len(tid), dtype=np.uint8), 'label rows')
-    first = np.zeros(len(tid), bool); first[np.unique(tid, return_index=True)[1]] = True
-    first_combo = np.empty(tid.max() + 1, np.int64); first_combo[tid[first]] = combo[first]
-    conflict = conflicting_rows(tid, labels)
-    return DuplicateReport(int((~first).sum()), int((np.bincount(tid) > 1).sum()),
-                           int((~first & (combo != first_combo[tid])).sum()), int(len(np.unique(tid[conflict]))))
+__all__ = ['CONFLICT_POLICIES', 'DuplicateReport', 'duplicate_report', 'text_ids', 'conflicting_rows', 'label_conflicts',
+           'ConflictResolution', 'resolve_conflicts']
 
 # %% ../nbs/04_duplicates.ipynb #354eb1a2
 @dataclass
@@ -43,6 +28,21 @@ class DuplicateReport:
         return (f"{self.duplicate_rows:,} rows repeat an earlier text ({self.groups:,} texts occur more than once); "
                 f"{self.conflicting_rows:,} of them carry labels that disagree with the first copy "
                 f"({self.conflicting_groups:,} texts occur with different labels)")
+
+# %% ../nbs/04_duplicates.ipynb #fde80526
+def duplicate_report(comments, # the (cleaned) texts
+                     labels, # their (N, L) 0/1 labels
+                    ) -> DuplicateReport:
+    "Count repeated texts and repeated texts with conflicting labels."
+    comments = list(comments)
+    if not comments: return DuplicateReport(0, 0, 0, 0)
+    tid = text_ids(comments)
+    combo = text_ids(label_matrix(labels, len(tid), dtype=np.uint8), 'label rows')
+    first = np.zeros(len(tid), bool); first[np.unique(tid, return_index=True)[1]] = True
+    first_combo = np.empty(tid.max() + 1, np.int64); first_combo[tid[first]] = combo[first]
+    conflict = conflicting_rows(tid, labels)
+    return DuplicateReport(int((~first).sum()), int((np.bincount(tid) > 1).sum()),
+                           int((~first & (combo != first_combo[tid])).sum()), int(len(np.unique(tid[conflict]))))
 
 # %% ../nbs/04_duplicates.ipynb #8a40a42d
 def text_ids(values, # one value per row: texts, group labels, a DataFrame's rows or a 2-D array's rows
@@ -96,7 +96,24 @@ def label_conflicts(comments, # the (cleaned) texts
     for j, name in enumerate(names): df[name] = Y[rows, j]
     return df.sort_values(['group', 'row'], kind='stable').reset_index(drop=True)
 
-# %% ../nbs/04_duplicates.ipynb #99cec14f
+# %% ../nbs/04_duplicates.ipynb #3af53797
+@dataclass
+class ConflictResolution:
+    "What a conflicts policy did: rows kept, every row's labels after it, rows whose labels changed."
+    policy: str
+    keep: np.ndarray         # bool per row: False for rows removed by 'drop'
+    labels: np.ndarray       # (N, L) labels of every row after the policy (removed rows unchanged)
+    relabelled: np.ndarray   # bool per row: True where the policy changed a label
+    texts: int               # conflicting texts the policy applied to
+
+    def __str__(self):
+        if self.policy == 'keep' or not self.texts: return f"conflicts={self.policy!r}: no rows changed"
+        if self.policy == 'drop':
+            return f"conflicts='drop': removed {int((~self.keep).sum()):,} rows ({self.texts:,} conflicting texts)"
+        return (f"conflicts={self.policy!r}: relabelled {int(self.relabelled.sum()):,} rows of {self.texts:,} "
+                "conflicting texts" + (" (ties go to 1)" if self.policy == 'majority' else ''))
+
+# %% ../nbs/04_duplicates.ipynb #e8e86fbe
 CONFLICT_POLICIES = ('keep', 'drop', 'majority', 'union')
 
 def resolve_conflicts(comments, # the (cleaned) texts
@@ -124,20 +141,3 @@ def resolve_conflicts(comments, # the (cleaned) texts
         out[bad] = new[bad]
         relabelled = (out != Y).any(1)
     return ConflictResolution(policy, keep, out, relabelled, texts)
-
-# %% ../nbs/04_duplicates.ipynb #d5d0fea5
-@dataclass
-class ConflictResolution:
-    "What a conflicts policy did: rows kept, every row's labels after it, rows whose labels changed."
-    policy: str
-    keep: np.ndarray         # bool per row: False for rows removed by 'drop'
-    labels: np.ndarray       # (N, L) labels of every row after the policy (removed rows unchanged)
-    relabelled: np.ndarray   # bool per row: True where the policy changed a label
-    texts: int               # conflicting texts the policy applied to
-
-    def __str__(self):
-        if self.policy == 'keep' or not self.texts: return f"conflicts={self.policy!r}: no rows changed"
-        if self.policy == 'drop':
-            return f"conflicts='drop': removed {int((~self.keep).sum()):,} rows ({self.texts:,} conflicting texts)"
-        return (f"conflicts={self.policy!r}: relabelled {int(self.relabelled.sum()):,} rows of {self.texts:,} "
-                "conflicting texts" + (" (ties go to 1)" if self.policy == 'majority' else ''))

@@ -26,8 +26,7 @@ def test_prepare_takes_exactly_the_options_with_their_defaults():
     # the design's defaults
     assert (defaults.max_length, defaults.num_folds, defaults.seed, defaults.tokenizer) == \
         (128, 5, 42, 'csebuetnlp/banglabert')
-    with pytest.raises(TypeError): prepare(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-                                           22, 23, 24, 25, 26, 27)
+    with pytest.raises(TypeError): prepare(*range(len(fields) + 1))      # `config` is keyword-only
 
 
 def test_every_option_has_a_flag_and_a_docment():

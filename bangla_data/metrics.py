@@ -11,8 +11,8 @@ import pandas as pd
 from .env import BanglaDataError, format_rows
 
 # %% auto #0
-__all__ = ['PROB_PREFIX', 'mean_std', 'MeanStd', 'tune_thresholds', 'multilabel_report', 'prob_column', 'label_probs',
-           'best_thresholds']
+__all__ = ['PROB_PREFIX', 'F1_AVERAGES', 'mean_std', 'MeanStd', 'tune_thresholds', 'multilabel_report', 'prob_column',
+           'label_probs', 'best_thresholds', 'sigmoid', 'f1_scores']
 
 # %% ../nbs/16_metrics.ipynb #c1411e4a
 def mean_std(values, # per-fold numbers, or per-fold metric dicts (or a DataFrame, one row per fold)
@@ -152,3 +152,34 @@ def _threshold_vector(thresholds, names):
     missing = [n for n in names if n not in t]
     if missing: raise BanglaDataError(f"no threshold for label(s) {missing}; thresholds has {list(t)}")
     return np.array([float(t[n]) for n in names])
+
+# %% ../nbs/16_metrics.ipynb #e17c9ffd
+def sigmoid(logits, # logits (any shape; array, list or CPU tensor)
+           ) -> np.ndarray:
+    "The logistic sigmoid of `logits` in float64: `1 / (1 + exp(-x))`, computed without overflow."
+    x = np.asarray(logits, dtype=np.float64)
+    return np.exp(-np.logaddexp(0.0, -x))
+
+# %% ../nbs/16_metrics.ipynb #ab302ec3
+F1_AVERAGES = ('micro', 'macro', 'weighted')  # the averaged F1 scores `f1_scores` reports, as `f1_<average>`
+
+# %% ../nbs/16_metrics.ipynb #f6dc4084
+def f1_scores(labels, # (N, L) 0/1 true labels
+              probs, # (N, L) predicted probabilities (e.g. `sigmoid(logits)`)
+              label_columns=None, # the L label names (default: label_0 … label_{L-1})
+              thresholds=0.5, # one cut for all labels, or per label (as `multilabel_report` takes them)
+             ) -> dict:
+    "`f1_micro`, `f1_macro`, `f1_weighted` and `f1_<label>` for each label, as floats (scikit-learn's `f1_score`)."
+    Y, P = np.asarray(labels, dtype=np.float64), np.asarray(probs, dtype=np.float64)
+    if Y.ndim != 2 or Y.shape != P.shape:
+        raise BanglaDataError(f"labels {Y.shape} and probabilities {P.shape} must be (N, L) arrays of one shape")
+    names = [f'label_{j}' for j in range(Y.shape[1])] if label_columns is None else [str(c) for c in label_columns]
+    clash = [n for n in names if n in F1_AVERAGES]
+    if len(names) != Y.shape[1] or clash or len(set(names)) != len(names):
+        raise BanglaDataError(f"label_columns {names} must be {Y.shape[1]} distinct names, none of "
+                              f"{list(F1_AVERAGES)} (their F1 would overwrite an average's)")
+    table = pd.DataFrame({**{n: Y[:, j] for j, n in enumerate(names)},
+                          **{prob_column(n): P[:, j] for j, n in enumerate(names)}})
+    rep = multilabel_report(table, thresholds, names)
+    return {**{f'f1_{a}': float(rep.loc[f'{a} avg', 'f1']) for a in F1_AVERAGES},
+            **{f'f1_{n}': float(rep.loc[n, 'f1']) for n in names}}

@@ -10,7 +10,7 @@ from .env import BanglaDataError, format_rows
 from .metrics import prob_column
 
 # %% auto #0
-__all__ = ['predictions_table', 'OutOfFold']
+__all__ = ['predictions_table', 'rows_and_probs', 'OutOfFold']
 
 # %% ../nbs/22_results.ipynb #09998a2a
 def predictions_table(index, # positions in the prepared data (a batch's `index`), one per prediction
@@ -59,6 +59,19 @@ def _numpy(a):
     return a.detach().cpu().numpy() if hasattr(a, 'detach') else np.asarray(a)
 
 # %% ../nbs/22_results.ipynb #e67bb512
+def rows_and_probs(index, # positions, or a prediction output with `.rows` and `.probs` (`BanglaTrainer.predict`'s)
+                   probs=None, # the probabilities (None with a prediction output)
+                  ) -> tuple:
+    "`(index, probs)`: as given, or a prediction output's rows and probabilities (already sigmoid of the logits)."
+    if hasattr(index, 'rows') and hasattr(index, 'probs'):
+        if probs is not None: raise BanglaDataError("a prediction output carries its probabilities (.probs): pass it "
+                                                    "alone, e.g. oof.add(trainer.predict(ds), fold=k)")
+        return index.rows, index.probs
+    if probs is None: raise BanglaDataError("probs are missing: pass add(index, probs, fold=k), or a prediction "
+                                            "output alone: add(trainer.predict(ds), fold=k)")
+    return index, probs
+
+# %% ../nbs/22_results.ipynb #b7055c13
 class OutOfFold:
     "Collect out-of-fold predictions fold by fold; `finalize()` gives the table covering each expected row once."
     def __init__(self, make_table, # `(index, probs, fold) -> DataFrame`, e.g. `Prepared.predictions_table`
@@ -72,11 +85,13 @@ class OutOfFold:
         self.seen = np.full(self.n, -1, np.int64)
         self.parts = []
 
-    def add(self, index, # positions predicted (a batch's or a whole fold's `index`)
-            probs, # their probabilities
-            fold:int, # the fold whose model made them
+    def add(self, index, # positions predicted (a batch's or a fold's `index`), or `BanglaTrainer.predict`'s output
+            probs=None, # their probabilities (none with a predict output: it carries them)
+            fold:int=None, # the fold whose model made them
            ):
         "Add predictions of fold `fold`; a row already added, or not expected, is an error."
+        index, probs = rows_and_probs(index, probs)
+        if fold is None: raise BanglaDataError("add needs the fold whose model made the predictions: add(..., fold=k)")
         index = _numpy(index).astype(np.int64).reshape(-1)
         if len(index) and (index.min() < 0 or index.max() >= self.n):
             raise BanglaDataError(f"index values out of range 0 … {self.n - 1}")

@@ -10,25 +10,30 @@ import numpy as np
 import torch
 from .env import BanglaDataError
 from .dataset import IndexedDataset, collate_batch
-from transformers import Trainer
+from transformers import EvalPrediction, Trainer
+from transformers.trainer_utils import EvalLoopOutput
 from .loaders import BatchLoader, LengthGroupedBatchSampler
+from .metrics import f1_scores, sigmoid
 
 # %% auto #0
-__all__ = ['BanglaTrainer', 'fold_trainer', 'row_order_loader', 'RowPredictionOutput']
+__all__ = ['BanglaTrainer', 'fold_trainer', 'row_order_loader', 'RowPredictionOutput', 'f1_metrics']
 
 # %% ../nbs/23_trainer.ipynb #f4d66c6b
 class BanglaTrainer(Trainer):
-    "A `transformers.Trainer` on bangla_data's loaders, with BCE + `pos_weight`, and predictions in row order."
+    "A `transformers.Trainer` on bangla_data's loaders: BCE + `pos_weight`, exact eval loss, predictions in row order."
     loss_is_scaled_for_ga = False   # `compute_loss` is a per-batch mean: the Trainer divides it for accumulation
     def __init__(self, *args,
                  train_loader=None, # the training loader (e.g. `prepared.fold(k)[0]`); None: the Trainer's own
                  eval_loader=None, # the validation loader in row order
                  pos_weight=None, # one positive-class weight per label for the BCE loss
-                 **kwargs, # the arguments of `transformers.Trainer`
+                 label_columns=None, # the label names, for the default metrics' per-label F1 (`f1_<label>`)
+                 **kwargs, # the arguments of `transformers.Trainer` (without `compute_metrics`: F1, see `f1_metrics`)
                 ):
         _need_accelerate()
-        metrics = kwargs.pop('compute_metrics', None)
-        super().__init__(*args, compute_metrics=self._strip_rows(metrics) if metrics else None, **kwargs)
+        self.label_columns = None if label_columns is None else list(label_columns)
+        self.bd_row_columns = False       # do the labels gathered now carry the rows' weight, loss and index?
+        metrics = kwargs.pop('compute_metrics', None) or partial(f1_metrics, label_columns=self.label_columns)
+        super().__init__(*args, compute_metrics=self._on_labels(metrics), **kwargs)
         self.model_accepts_loss_kwargs = False   # our loss is a per-batch mean: the Trainer divides it for accumulation
         self.bd_train_loader, self.bd_eval_loader = train_loader, eval_loader
         self.pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
@@ -62,62 +67,85 @@ class BanglaTrainer(Trainer):
         if self.bd_train_loader is not None: self.bd_train_loader.batch_sampler.set_epoch(epoch)
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
 
+    def row_losses(self, logits, labels):
+        "Each row's loss: BCE with logits and `pos_weight`, averaged over the labels (float32, one per row)."
+        pw = None if self.pos_weight is None else self.pos_weight.to(logits.device)
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), pos_weight=pw, reduction='none').mean(1)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        "BCE with logits and `pos_weight`, averaged over labels, then over rows (weighted by `weight` when given)."
+        "The mean of `row_losses` over the batch's rows (weighted by `weight` when given)."
         labels, weight = inputs.pop('labels', None), inputs.pop('weight', None)
         inputs.pop('index', None)                                   # never passed to the model
         outputs = model(**inputs)
         logits = outputs['logits'] if isinstance(outputs, dict) else outputs[0]
         if labels is None: raise BanglaDataError("the batch has no 'labels' to compute the loss with")
-        pw = None if self.pos_weight is None else self.pos_weight.to(logits.device)
-        per_row = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits.float(), labels.float(), pos_weight=pw, reduction='none').mean(1)
+        per_row = self.row_losses(logits, labels)
         loss = per_row.mean() if weight is None else (per_row * weight).sum() / weight.sum()
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
-        "The Trainer's step, with the batch's `index` appended to its labels as one more column."
-        index = inputs.pop('index', None)
+        "The Trainer's step; with a batch's `index`, its labels get three more columns: each row's weight, loss, index."
+        index, weight = inputs.pop('index', None), inputs.get('weight')
         loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
-        if index is not None and labels is not None:        # the rows ride along with the labels
-            labels = torch.cat([labels, index.to(labels.device, labels.dtype)[:, None]], 1)
-        return loss, logits, labels
+        if index is None or labels is None or logits is None: return loss, logits, labels
+        per_row = self.row_losses(logits[0] if isinstance(logits, (tuple, list)) else logits, labels)
+        return loss, logits, _with_row_columns(labels, weight, per_row, index)
 
-    @staticmethod
-    def _strip_rows(fn):
-        "`fn` as `compute_metrics` on the labels without the rows' column, in row order."
-        from transformers import EvalPrediction
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix='eval'):
+        "The Trainer's loop; over an `IndexedDataset`, `<prefix>_loss` is the exact mean of the rows' losses."
+        self.bd_row_columns = isinstance(getattr(dataloader, 'dataset', None), IndexedDataset)
+        if self.bd_row_columns: prediction_loss_only = False          # the rows' losses travel with the labels
+        out = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        if not self.bd_row_columns or out.label_ids is None: return out
+        labels, weight, loss, rows = _split_row_columns(out.label_ids)
+        metrics = {**out.metrics, f'{metric_key_prefix}_loss': _mean_row_loss(weight, loss, rows)}
+        return EvalLoopOutput(predictions=out.predictions, label_ids=np.concatenate([labels, rows[:, None]], 1),
+                              metrics=metrics, num_samples=out.num_samples)
+
+    def _on_labels(self, fn):
+        "`fn` as `compute_metrics`: with the row columns, on the labels alone, each row once, in row order."
         def metrics(p):
-            preds, labels, _ = _predictions_in_row_order(p.predictions, p.label_ids[:, :-1], p.label_ids[:, -1])
+            if not self.bd_row_columns: return fn(p)
+            labels, _, _, rows = _split_row_columns(p.label_ids)
+            preds, labels, _ = _predictions_in_row_order(p.predictions, labels, rows)
             return fn(EvalPrediction(predictions=preds, label_ids=labels))
         return metrics
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix='test'):
-        "Predictions and `label_ids` in the dataset's row order, each row once; `.rows` says which rows."
+        "Logits, probabilities and `label_ids` in the dataset's row order, each row once; `.rows` says which rows."
         out = super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
         if out.label_ids is None or not isinstance(test_dataset, IndexedDataset): return out
         labels = np.asarray(out.label_ids)
         rows = labels[:, -1].astype(np.int64)
         preds, labels, rows = _predictions_in_row_order(np.asarray(out.predictions), labels[:, :-1], rows)
         order = np.argsort(np.argsort(test_dataset.indices))          # the dataset's own order of its rows
+        labels = labels.astype(np.float32)                            # as in the batches
         return RowPredictionOutput(preds[order], labels[order], out.metrics, rows[order])
 
 # %% ../nbs/23_trainer.ipynb #9c1ee16c
 def fold_trainer(prepared, # what `prepare` returned
-                 k:int, # the fold
+                 k:int|str, # the fold; 'all': every non-test row trains, the test rows (if any) evaluate
                  model, # a 🤗 model with one logit per label (e.g. `AutoModelForSequenceClassification`)
                  args, # `transformers.TrainingArguments` (batch sizes, workers and seed are taken from it)
                  weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
                  loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
-                 **trainer_kwargs, # more arguments of `transformers.Trainer` (callbacks, compute_metrics, …)
+                 **trainer_kwargs, # more arguments of `BanglaTrainer` and `transformers.Trainer` (callbacks, …)
                 ):
-    "A `BanglaTrainer` for fold `k`: its length-grouped training loader, row-order validation, BCE with `pos_weight`."
+    "A `BanglaTrainer` for fold `k` (or 'all'): length-grouped training, row-order validation, BCE with `pos_weight`."
     args.device                                        # sets up torch.distributed under torchrun before the loaders
     kw = dict(batch_size=args.per_device_train_batch_size, val_batch_size=args.per_device_eval_batch_size,
               num_workers=args.dataloader_num_workers, seed=args.seed, **(loader_kwargs or {}))
     train, val, pos_weight = prepared.fold(k, weight_method=weight_method, **kw)
-    return BanglaTrainer(model=model, args=args, train_dataset=train.dataset, eval_dataset=val.dataset,
-                         train_loader=train, eval_loader=val, pos_weight=pos_weight, **trainer_kwargs)
+    if val is None and args.eval_strategy != 'no':
+        raise BanglaDataError(f"fold {k!r} has no rows to evaluate (this data has no test split), but "
+                              f"eval_strategy is {str(args.eval_strategy)!r}: set eval_strategy='no' (and "
+                              "load_best_model_at_end=False), or prepare with test_size=, split_column= or splits=")
+    trainer_kwargs.setdefault('label_columns', prepared.label_columns)
+    return BanglaTrainer(model=model, args=args, train_dataset=train.dataset,
+                         eval_dataset=None if val is None else val.dataset, train_loader=train, eval_loader=val,
+                         pos_weight=pos_weight, **trainer_kwargs)
 
 # %% ../nbs/23_trainer.ipynb #6db1891d
 def _need_accelerate():
@@ -138,6 +166,27 @@ def _predictions_in_row_order(predictions, label_ids, rows):
     _, first = np.unique(rows, return_index=True)   # sorted rows, where each first occurs
     return predictions[first], label_ids[first], rows[first]
 
+# %% ../nbs/23_trainer.ipynb #bb7a1d44
+def _with_row_columns(labels, weight, loss, index):
+    "`labels` (B, L) with three more columns: each row's weight (1 without `weight`), `loss` and `index`."
+    dtype = torch.float32 if labels.device.type == 'mps' else torch.float64   # MPS has no float64
+    weight = torch.ones_like(loss) if weight is None else weight.to(loss.device)
+    extra = [t.to(labels.device, dtype)[:, None] for t in (weight, loss, index)]
+    return torch.cat([labels.to(dtype), *extra], 1)
+
+# %% ../nbs/23_trainer.ipynb #5242a9c6
+def _split_row_columns(label_ids):
+    "`(labels, weight, loss, rows)` of gathered labels that carry the three row columns."
+    a = np.concatenate(label_ids) if isinstance(label_ids, (list, tuple)) else np.asarray(label_ids)
+    return a[:, :-3], a[:, -3], a[:, -2], a[:, -1].astype(np.int64)
+
+# %% ../nbs/23_trainer.ipynb #b1e8d7b7
+def _mean_row_loss(weight, loss, rows) -> float:
+    "The mean of `loss` over the distinct `rows` (ranks repeat rows to fill their shards), weighted by `weight`."
+    _, first = np.unique(np.asarray(rows, dtype=np.int64), return_index=True)
+    w, l = np.asarray(weight, np.float64)[first], np.asarray(loss, np.float64)[first]
+    return float((w * l).sum() / w.sum())
+
 # %% ../nbs/23_trainer.ipynb #1faff579
 def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indices` give the order)
                      batch_size:int=32, # rows per batch
@@ -150,9 +199,22 @@ def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indic
 
 # %% ../nbs/23_trainer.ipynb #0b3de63c
 class RowPredictionOutput(tuple):
-    "What `BanglaTrainer.predict` returns: `(predictions, label_ids, metrics)` as the Trainer's, plus the `rows`."
-    def __new__(cls, predictions, label_ids, metrics, rows):
+    "`BanglaTrainer.predict`'s output: `(predictions, label_ids, metrics)` as the Trainer's, plus `rows` and `probs`."
+    def __new__(cls, predictions, # the logits, one row per dataset row
+                label_ids, # the true labels
+                metrics, # the metrics (`test_loss`, `test_f1_micro`, …)
+                rows, # the positions of the rows (in the prepared data)
+               ):
         out = super().__new__(cls, (predictions, label_ids, metrics))
-        out.rows = rows
+        out.rows, out.probs = rows, sigmoid(predictions)    # the sigmoid, once: float64 probabilities
         return out
     predictions, label_ids, metrics = (property(lambda self, i=i: self[i]) for i in range(3))
+    logits = property(lambda self: self[0], doc="The logits (`predictions`).")
+
+# %% ../nbs/23_trainer.ipynb #de5a9a38
+def f1_metrics(p:EvalPrediction, # the logits and 0/1 labels, one column per label
+               label_columns=None, # the label names (default: label_0 …)
+              ) -> dict:
+    "`BanglaTrainer`'s default `compute_metrics`: micro, macro, weighted and per-label F1 of `sigmoid(logits) >= 0.5`."
+    logits = p.predictions[0] if isinstance(p.predictions, (tuple, list)) else p.predictions
+    return f1_scores(p.label_ids, sigmoid(logits), label_columns)

@@ -12,10 +12,12 @@ import pandas as pd
 from .env import BanglaDataError, format_rows
 from .labels import label_matrix, label_names
 from .duplicates import conflicting_rows, text_ids
+from xxhash import xxh3_64_intdigest
 
 # %% auto #0
-__all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'assign_folds', 'prepare_kfold_splits', 'splits_from_folds',
-           'assign_test_split', 'LeakFreeKFold', 'FoldReport', 'fold_report', 'plot_fold_reports']
+__all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'row_hashes', 'content_order', 'assign_folds', 'prepare_kfold_splits',
+           'splits_from_folds', 'assign_test_split', 'place_new_rows', 'LeakFreeKFold', 'FoldReport', 'fold_report',
+           'plot_fold_reports']
 
 # %% ../nbs/13_kfold.ipynb #9f292a80
 def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
@@ -145,6 +147,65 @@ def _iterstrat_folds(Y: np.ndarray, num_folds: int, seed: int) -> np.ndarray:
     finally:
         np.random.set_state(state)
 
+# %% ../nbs/13_kfold.ipynb #9218e37e
+def row_hashes(values, # one value per row: texts, group labels, a DataFrame, a 2-D array or a sparse matrix
+              ) -> np.ndarray:
+    ("A 64-bit content hash (uint64) of every row of `values`, the same in every process: xxh3-64 of a text's "
+     "UTF-8 bytes, of a numeric row's bytes, or of another value's repr.")
+    if hasattr(values, 'tocsr'): return _sparse_row_hashes(values)
+    if isinstance(values, pd.DataFrame): return pd.util.hash_pandas_object(values, index=False).to_numpy(np.uint64)
+    if isinstance(values, (pd.Series, pd.Index)): values = values.to_numpy(dtype=object)
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        rows = (r.tobytes() for r in np.ascontiguousarray(values)) if values.dtype != object else \
+               (repr(tuple(_python_value(v) for v in r)).encode() for r in values)
+        return np.fromiter((xxh3_64_intdigest(b) for b in rows), np.uint64, len(values))
+    try: return np.fromiter(map(xxh3_64_intdigest, map(str.encode, values)), np.uint64, len(values))  # UTF-8, fast
+    except (TypeError, UnicodeEncodeError):   # not all texts, or a lone surrogate: each value by its kind
+        return np.fromiter((xxh3_64_intdigest(_value_bytes(v)) for v in values), np.uint64, len(values))
+
+# %% ../nbs/13_kfold.ipynb #6792f978
+def _python_value(v):
+    "A NumPy scalar as the Python value it holds; anything else unchanged."
+    return v.item() if isinstance(v, np.generic) else v
+
+# %% ../nbs/13_kfold.ipynb #a016f246
+def _value_bytes(v) -> bytes:
+    ("The bytes a row's value is hashed by: a text's UTF-8 (lone surrogates: a marker no UTF-8 has, then UTF-32), "
+     "bytes as they are, else its type and repr.")
+    if isinstance(v, str):
+        try: return v.encode('utf-8')
+        except UnicodeEncodeError: return b'\xff\xfe' + v.encode('utf-32-le', 'surrogatepass')
+    if isinstance(v, bytes): return v
+    v = _python_value(v)
+    return f"{type(v).__name__}:{v!r}".encode()
+
+# %% ../nbs/13_kfold.ipynb #8583f1cb
+def _sparse_row_hashes(m) -> np.ndarray:
+    "`row_hashes` of a sparse matrix: each row's column indices and values, in canonical (sorted, summed) form."
+    m = m.tocsr(copy=True)
+    m.sum_duplicates(); m.eliminate_zeros(); m.sort_indices()
+    ip, ix, d = m.indptr, m.indices, m.data
+    return np.fromiter((xxh3_64_intdigest(ix[a:b].tobytes() + d[a:b].tobytes()) for a, b in zip(ip[:-1], ip[1:])),
+                       np.uint64, m.shape[0])
+
+# %% ../nbs/13_kfold.ipynb #c5df799b
+def content_order(comments, # the texts (or anything `row_hashes` takes), one per row
+                  labels, # (N, L) 0/1 labels, or 1-D class labels
+                  groups=None, # the group of every row (your `groups`), if any
+                 ) -> np.ndarray:
+    ("The rows sorted by content: text hash, then labels, then group hash; rows equal in all three keep the "
+     "caller's order among themselves.")
+    text = row_hashes(comments)
+    Y = labels if isinstance(labels, np.ndarray) and labels.dtype == bool and labels.ndim == 2 \
+        else _fold_labels(labels, len(text))[0]
+    by_labels = [_combo_codes(Y)[0]] if Y.shape[1] <= 20 else [Y[:, j] for j in range(Y.shape[1] - 1, -1, -1)]
+    return np.lexsort(([] if groups is None else [row_hashes(groups)]) + by_labels + [text])   # a stable sort
+
+# %% ../nbs/13_kfold.ipynb #d2667054
+def _first_seen_ids(ids: Optional[np.ndarray], order: np.ndarray) -> Optional[np.ndarray]:
+    "`ids` taken in `order` and renumbered 0, 1, … by first appearance (None stays None)."
+    return None if ids is None else pd.factorize(np.asarray(ids)[order])[0].astype(np.int64)
+
 # %% ../nbs/13_kfold.ipynb #545f364c
 def assign_folds(comments, # the (cleaned) texts, one per row (identical ones are kept together)
                  labels, # (N, L) 0/1 labels, or 1-D class labels
@@ -190,7 +251,11 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
     code, counts = _combo_codes(Y)
     if not one_d: _warn_rare_labels(names, _positives(Y, code, counts), num_folds)
     if tid is not None and n: _warn_conflicts(comments, tid, Y)
-    return _fold_per_row(Y, one_d, gid, code, counts, num_folds, stratification_type, seed)
+    order = content_order(comments, Y, groups)        # the placement sees the rows in content order
+    fold = np.empty(n, np.int64)
+    fold[order] = _fold_per_row(Y[order], one_d, _first_seen_ids(gid, order), code[order], counts, num_folds,
+                                stratification_type, seed)
+    return fold
 
 # %% ../nbs/13_kfold.ipynb #8ce655e0
 STRATIFICATION_TYPES = ('multiclass', 'multilabel')
@@ -324,17 +389,23 @@ def assign_test_split(comments, # the (cleaned) texts, one per row (identical on
     _check_split_args(stratification_type, seed)
     Y, names, one_d = _fold_labels(labels, n, label_columns)
     tid, gid = _row_group_ids(comments, groups, n, group_duplicates)
-    rng = np.random.default_rng([int(seed), 1])        # a stream of its own: the folds' draw is unchanged
-    strata = _pool(*_combo_codes(Y), max(2, int(np.ceil(1 / frac))))
-    if gid is None and (stratification_type == 'multiclass' or one_d): test = _dealt_share(strata, frac, rng)
-    else:
-        W = _balance_target(Y, one_d, strata, stratification_type)
-        test = _split_in_two(np.arange(n) if gid is None else gid, W, frac, rng)
+    order = content_order(comments, Y, groups)        # placed in content order, returned in the caller's
+    test = np.empty(n, bool)
+    test[order] = _test_rows(Y[order], one_d, _first_seen_ids(gid, order), frac, stratification_type, seed)
     if not test.any() or test.all():
         raise BanglaDataError(f"test_size={test_size!r}: the {n:,} rows "
                               f"{'form too few groups ' if gid is not None else ''}to leave rows on both sides; "
                               "use a larger share, more data or finer groups")
     return test
+
+# %% ../nbs/13_kfold.ipynb #83dcdbc3
+def _test_rows(Y: np.ndarray, one_d: bool, gid, frac: float, stratification_type: str, seed: int) -> np.ndarray:
+    "True for the test rows of rows in content order: the strata dealt out, or whole groups balanced (`gid`)."
+    rng = np.random.default_rng([int(seed), 1])        # a stream of its own: the folds' draw is unchanged
+    strata = _pool(*_combo_codes(Y), max(2, int(np.ceil(1 / frac))))
+    if gid is None and (stratification_type == 'multiclass' or one_d): return _dealt_share(strata, frac, rng)
+    W = _balance_target(Y, one_d, strata, stratification_type)
+    return _split_in_two(np.arange(len(Y)) if gid is None else gid, W, frac, rng)
 
 # %% ../nbs/13_kfold.ipynb #2b9b82dc
 def _test_share(test_size, n: int) -> float:
@@ -361,19 +432,95 @@ def _dealt_share(strata: np.ndarray, frac: float, rng: np.random.Generator) -> n
 def _split_in_two(gid: np.ndarray, W: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
     "True for the rows of the groups placed in the part of share `frac`, balancing the columns of `W` (or strata)."
     size, C = _group_counts(gid, W)
-    G = len(size)
-    share = np.array([frac, 1.0 - frac])[:, None]
-    tgt_c, tgt_n = share * C.sum(0), share[:, 0] * size.sum()
+    return _fill_bins(size, C, np.array([frac, 1.0 - frac]), rng)[gid] == 0
+
+# %% ../nbs/13_kfold.ipynb #bd9a627b
+def _fill_bins(size: np.ndarray, C: np.ndarray, share, rng: np.random.Generator, start_n=None, start_c=None) -> np.ndarray:
+    ("Bin of every group (sizes `size`, column sums `C`): largest first, where the bins' sums and sizes, from "
+     "`start_n`/`start_c`, come closest to `share` of the totals.")
+    share = np.asarray(share, np.float64)
+    fn = np.zeros(len(share)) if start_n is None else np.asarray(start_n, np.float64).copy()
+    fc = np.zeros((len(share), C.shape[1])) if start_c is None else np.asarray(start_c, np.float64).copy()
+    tgt_c, tgt_n = share[:, None] * (C.sum(0) + fc.sum(0)), share * (size.sum() + fn.sum())
     scale = 1.0 / np.maximum(tgt_c, 1.0)
-    order = np.lexsort((rng.random(G), -size))
-    fc, fn = np.zeros((2, C.shape[1])), np.zeros(2)
-    part = np.empty(G, np.int64)
-    for g in order:
+    part = np.empty(len(size), np.int64)
+    for g in np.lexsort((rng.random(len(size)), -size)):
         c, s = C[g], size[g]
         cost = (((2.0 * (fc - tgt_c) + c) * c) * scale).sum(1) + (2.0 * (fn - tgt_n) + s) * s / np.maximum(tgt_n, 1.0)
         p = int(np.argmin(cost))
         part[g] = p; fc[p] += c; fn[p] += s
-    return part[gid] == 0
+    return part
+
+# %% ../nbs/13_kfold.ipynb #d315b559
+def place_new_rows(comments, # the (cleaned) texts, one per row
+                   labels, # (N, L) 0/1 labels, or 1-D class labels
+                   place, # per row: its place, an int (a fold, a test split, …); ignored for the new rows
+                   new, # bool per row: True for the rows to place
+                   stratification_type:str='multiclass', # balance label combinations ('multiclass') or each label
+                   seed:int=42, # seed of the ties between equal groups
+                   group_duplicates:bool=True, # a new row goes where the kept rows of its text are
+                   groups=None, # your own group per row: a new row goes where the kept rows of its group are
+                   label_columns=None, # label names for messages
+                   shares:dict|None=None, # place -> its share of all rows (default: its share of the kept rows)
+                  ) -> np.ndarray:
+    ("`place` (int64) with the `new` rows placed: beside the kept rows of their text or group, the others where they "
+     "keep every place's label rates and size closest to its share.")
+    _check_split_args(stratification_type, seed)
+    n = _num_rows(comments)
+    Y, _, one_d = _fold_labels(labels, n, label_columns)
+    place, new = np.asarray(place, np.int64).copy(), np.asarray(new, bool)
+    if len(place) != n or len(new) != n:
+        raise BanglaDataError(f"place_new_rows: {len(place):,} places and {len(new):,} new flags for {n:,} rows")
+    if not new.any(): return place
+    if new.all(): raise BanglaDataError("every row is new: there are no kept rows to place them beside; make the "
+                                        "splits anew")
+    gid = _row_group_ids(comments, groups, n, group_duplicates)[1]
+    order = content_order(comments, Y, groups)
+    gid = _first_seen_ids(np.arange(n) if gid is None else gid, order)
+    po, free = _join_kept(gid, new[order], place[order])
+    bins, share = _place_shares(place[~new], shares)
+    W = _balance_target(Y[order], one_d, _pool(*_combo_codes(Y[order]), len(bins)), stratification_type)
+    po[free] = bins[_fill_free(gid, free, np.searchsorted(bins, po), W, share, np.random.default_rng([int(seed), 2]))]
+    place[order] = po
+    return place
+
+# %% ../nbs/13_kfold.ipynb #1903ec12
+def _join_kept(gid: np.ndarray, new: np.ndarray, place: np.ndarray) -> tuple:
+    ("`(place, still new)`: new rows of a group with kept rows take the place most of them have (the smallest on a "
+     "tie), with a warning when those kept rows are in more than one place.")
+    bins = np.unique(place[~new])
+    G, B = int(gid.max()) + 1, len(bins)
+    counts = np.bincount(gid[~new] * B + np.searchsorted(bins, place[~new]), minlength=G * B).reshape(G, B)
+    has = counts.any(1)
+    joined = new & has[gid]
+    place = place.copy()
+    place[joined] = bins[counts.argmax(1)][gid[joined]]
+    split = joined & ((counts > 0).sum(1) > 1)[gid]
+    if split.any():
+        warnings.warn(f"{int(split.sum()):,} new rows share their text (or group) with kept rows that are in more than "
+                      "one place (a split made without grouping): they join the place most of those rows are in, and "
+                      "those texts stay on both sides of a split", stacklevel=3)
+    return place, new & ~has[gid]
+
+# %% ../nbs/13_kfold.ipynb #dd6b82f5
+def _place_shares(kept: np.ndarray, shares) -> tuple:
+    "`(places, share of each)`: the kept rows' places, sorted, with `shares` (default: their share of the kept rows)."
+    bins, count = np.unique(kept, return_counts=True)
+    share = count / count.sum() if shares is None else np.array([float(shares.get(int(b), 0.0)) for b in bins])
+    if not share.sum() > 0: raise BanglaDataError(f"shares {shares!r} give no share to the places {bins.tolist()}")
+    return bins, share / share.sum()
+
+# %% ../nbs/13_kfold.ipynb #c178e9c8
+def _fill_free(gid: np.ndarray, free: np.ndarray, bin_of: np.ndarray, W: np.ndarray, share, rng) -> np.ndarray:
+    ("Bin (index) of every `free` row: its group placed by `_fill_bins`, starting from the other rows (their "
+     "`bin_of`).")
+    if not free.any(): return np.zeros(0, np.int64)
+    B = len(share)
+    grp = bin_of.copy()
+    grp[free] = B + pd.factorize(gid[free])[0]      # placed rows are grouped by their bin, free rows by their group
+    size, C = _group_counts(grp, W)
+    part = _fill_bins(size[B:], C[B:], share, rng, size[:B], C[:B])
+    return part[grp[free] - B]
 
 # %% ../nbs/13_kfold.ipynb #c5872993
 class LeakFreeKFold:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .env import FILE_ROW_OFFSET, BanglaDataError, file_row_numbers, format_rows
 from .labels import LABEL_COLUMNS, check_label_columns, label_matrix, label_report
-from .reading import read_table, source_name
+from .reading import id_values, read_table, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
 from .clean_cache import cached_clean_texts
 from .normalizer import looks_like_mojibake
@@ -386,7 +386,8 @@ def row_columns(data, # what was loaded
         if name not in table.columns:
             raise BanglaDataError(f"{what} column {name!r} not found; the data has columns {list(table.columns)}")
     kept = info.row_numbers - FILE_ROW_OFFSET
-    return {what: table[name].to_numpy(dtype=object)[kept] for what, name in columns.items()}
+    return {what: (id_values(table[name]) if what == 'id' else table[name].to_numpy(dtype=object))[kept]
+            for what, name in columns.items()}   # ids as written: 10002, not 10002.0
 
 # %% ../nbs/05_loading.ipynb #f739fc02
 def kept_groups(groups, # None, or one group per row of the file (or per kept row)

@@ -17,7 +17,7 @@ from .tokenizer import DeferredTokenizer
 from .store import default_cache_dir
 from .cache import TokenizedView, tokenize_views, unk_report
 from .loading import LoadedData, load_comments
-from .splits import Partition, split_rows
+from .splits import Partition, check_split_sources, split_rows
 from .sample import SAMPLE_PATH
 
 # %% auto #0
@@ -30,6 +30,7 @@ def prepare(*args, config=None, **options) -> Prepared:
     "Load, clean, tokenize (cached), split into leak-free stratified folds and report: the design's complete data flow."
     o = resolve_options(*bind_options(prepare, args, dict(options, config=config)))
     check_num_folds(o.num_folds)
+    check_split_sources(o.test_size, o.split_column, o.splits, o.update_splits)   # before any work
     set_seed(o.seed)
     cache_dir = default_cache_dir() if o.cache_dir is None else o.cache_dir
     warned, timings = {}, {}
@@ -327,4 +328,5 @@ def report_dict(p:Prepared, # what `prepare` made
                                           table=json_safe(fr.to_dict('records'))),
                 class_weights={str(k): [round(float(x), 6) for x in row] for k, row in p.weights_table().iterrows()},
                 timings={k: round(v, 4) for k, v in p.timings.items()}, warnings=p.warnings,
-                splits=json_safe(p.split_table().to_dict('list')), **views)
+                splits=json_safe(p.split_table().to_dict('list')), splits_update=json_safe(p.partition.changes),
+                **views)

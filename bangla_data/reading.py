@@ -4,13 +4,14 @@
 
 # %% ../nbs/02_reading.ipynb #5bfd8508
 from __future__ import annotations
-import codecs, contextlib, csv, os
+import codecs, contextlib, csv, os, re
 from pathlib import Path
+import numpy as np
 import pandas as pd
 from .env import BanglaDataError
 
 # %% auto #0
-__all__ = ['read_table', 'source_name']
+__all__ = ['read_table', 'source_name', 'id_values']
 
 # %% ../nbs/02_reading.ipynb #347d89fb
 def read_table(source, # a file path, a DataFrame, a 🤗 `datasets.Dataset` or `DatasetDict`
@@ -250,3 +251,39 @@ _FORMATS = {'.csv': _read_delimited, '.tsv': _read_delimited, '.txt': _read_deli
             '.xlsx': _read_spreadsheet, '.xlsm': _read_spreadsheet, '.xls': _read_spreadsheet,
             '.jsonl': _read_json, '.ndjson': _read_json, '.json': _read_json, '.parquet': _read_parquet,
             '.pq': _read_parquet}   # extension -> reader
+
+# %% ../nbs/02_reading.ipynb #4da53f92
+def id_values(values, # an id column's cells as read: text (CSV/TSV) or typed (xlsx, JSONL, Parquet, a DataFrame)
+             ) -> np.ndarray:
+    ("The ids as written, the same from every format (object array): a whole-number column as `int`s (10002, not "
+     "10002.0 nor '10002'), other values as they are, empty cells as None.")
+    cells = [None if _no_id(v) else v.item() if isinstance(v, np.generic) else v for v in _cell_list(values)]
+    whole = all(v is None or _whole_number(v) is not None for v in cells)
+    out = np.empty(len(cells), dtype=object)
+    out[:] = [None if v is None else _whole_number(v) if whole else v for v in cells]
+    return out
+
+# %% ../nbs/02_reading.ipynb #bc351049
+def _cell_list(values) -> list:
+    "The cells of a column (Series, array, list) as a list."
+    if isinstance(values, (pd.Series, pd.Index)): return values.to_numpy(dtype=object).tolist()
+    return list(values)
+
+# %% ../nbs/02_reading.ipynb #a7443001
+def _no_id(v) -> bool:
+    "Whether a cell is empty: None, NaN, `pd.NA` or ''."
+    if v is None or (isinstance(v, str) and v == ''): return True
+    try: return bool(pd.isna(v))
+    except (TypeError, ValueError): return False
+
+# %% ../nbs/02_reading.ipynb #d81a92f9
+_WHOLE = re.compile(r'[+-]?(0|[1-9][0-9]*)(\.0*)?')   # digits without a leading zero, optionally '.0…'
+
+# %% ../nbs/02_reading.ipynb #1b72526a
+def _whole_number(v):
+    "The `int` a cell holds if it is a whole number (a number, or text of digits as `_WHOLE` reads them), else None."
+    if isinstance(v, bool): return None
+    if isinstance(v, int): return v
+    if isinstance(v, float): return int(v) if v.is_integer() else None
+    if isinstance(v, str) and _WHOLE.fullmatch(v): return int(v.split('.')[0])
+    return None

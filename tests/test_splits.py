@@ -63,7 +63,7 @@ def test_split_file_round_trip_identical_splits_and_batches(tmp_path):
     meta = json.loads(sidecar_path(path).read_text())
     assert meta["settings"]["seed"] == 7 and meta["test_rows"] == len(p.test_indices) and meta["version"]
     lines = path.read_text().splitlines()
-    assert lines[0] == "row,fold" and len(lines) == len(p.comments) + 1
+    assert lines[0] == "row,text_hash,labels,fold" and len(lines) == len(p.comments) + 1
     q = _prep(cache_dir=tmp_path, splits=path, seed=7)
     assert np.array_equal(q.test_indices, p.test_indices)
     for (a, b), (c, d) in zip(p.splits, q.splits):
@@ -92,11 +92,12 @@ def test_stale_tampered_and_mismatched_split_files_are_refused(tmp_path):
     with pytest.raises(BanglaDataError, match="not in the file"):
         _prep(more, cache_dir=tmp_path, splits=path)
     lines = original.splitlines()
-    row, fold = lines[1].split(",")
-    path.write_text("\n".join([lines[0], f"{row},{'test' if fold != 'test' else '0'}"] + lines[2:]) + "\n")
+    row, text_hash, labels, fold = lines[1].split(",")
+    moved = f"{row},{text_hash},{labels},{'test' if fold != 'test' else '0'}"
+    path.write_text("\n".join([lines[0], moved] + lines[2:]) + "\n")
     with pytest.raises(BanglaDataError, match="edited after save_splits wrote it"):
         _prep(df, cache_dir=tmp_path, splits=path)
-    path.write_text("\n".join(lines + [f"{row},1"]) + "\n")
+    path.write_text("\n".join(lines + [f"{row},{text_hash},{labels},1"]) + "\n")
     with pytest.raises(BanglaDataError, match=f"row {row} is in two places"):
         _prep(df, cache_dir=tmp_path, splits=path)
     path.write_text(original)

@@ -85,16 +85,16 @@ def label_conflicts(comments, # the (cleaned) texts
                     labels, # their (N, L) 0/1 labels
                     label_columns=None, # label names for the table's columns
                    ) -> pd.DataFrame:
-    "The rows whose (identical) text occurs elsewhere with other labels: row, text, group and labels, grouped by text."
+    "The rows whose (identical) text occurs elsewhere with other labels: index (position), group, text and labels."
     comments = list(comments)
     Y = label_matrix(labels, len(comments), label_columns, dtype=np.int8)
     names = label_names(labels, label_columns) or [f"label {j}" for j in range(Y.shape[1])]
     gid = text_ids(comments)
     rows = np.flatnonzero(conflicting_rows(gid, Y)) if len(comments) else np.zeros(0, int)
-    df = pd.DataFrame({'row': rows, 'group': pd.factorize(gid[rows])[0] if len(rows) else rows,
+    df = pd.DataFrame({'index': rows, 'group': pd.factorize(gid[rows])[0] if len(rows) else rows,
                        'text': [comments[i] for i in rows]})
     for j, name in enumerate(names): df[name] = Y[rows, j]
-    return df.sort_values(['group', 'row'], kind='stable').reset_index(drop=True)
+    return df.sort_values(['group', 'index'], kind='stable').reset_index(drop=True)
 
 # %% ../nbs/04_duplicates.ipynb #3af53797
 @dataclass

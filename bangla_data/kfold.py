@@ -215,11 +215,12 @@ def assign_folds(comments, # the (cleaned) texts, one per row (identical ones ar
                  group_duplicates: bool = True, # keep identical texts in one fold
                  groups=None, # your own group per row (e.g. an author) that must not straddle folds
                  label_columns=None, # label names for messages and reports
+                 rows=None, # the rows' names in messages: file rows (header = 1) or index labels (default: `index`)
                 ) -> np.ndarray:
     ("The validation fold (0 … `num_folds`-1, int64) of every row: stratified by labels, keeping identical texts "
      "and `groups` together.")
     return _assign_folds(comments, labels, num_folds, stratification_type, seed, group_duplicates, groups,
-                         label_columns).astype(np.int64)
+                         label_columns, rows).astype(np.int64)
 
 # %% ../nbs/13_kfold.ipynb #b4657c19
 def prepare_kfold_splits(comments, # the (cleaned) texts, one per row (identical ones are kept together)
@@ -229,14 +230,16 @@ def prepare_kfold_splits(comments, # the (cleaned) texts, one per row (identical
                          seed: int = 42, # seed of the shuffling
                          *, # and by name, as in `assign_folds`: group_duplicates=True, groups=None, label_columns=None
                          group_duplicates: bool = True, groups=None, label_columns=None,
+                         rows=None, # the rows' names in messages: file rows or index labels (default: `index`)
                         ) -> list:
     ("Stratified k-fold `(train_idx, val_idx)` pairs that keep identical texts (and `groups`) on one "
      "side of every split.")
     return splits_from_folds(_assign_folds(comments, labels, num_folds, stratification_type, seed,
-                                           group_duplicates, groups, label_columns), num_folds)
+                                           group_duplicates, groups, label_columns, rows), num_folds)
 
 # %% ../nbs/13_kfold.ipynb #a07f2a90
-def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_duplicates, groups, label_columns):
+def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_duplicates, groups, label_columns,
+                  rows=None):
     "`assign_folds` without the final conversion to int64."
     _check_num_folds(num_folds)
     _check_split_args(stratification_type, seed)
@@ -250,7 +253,7 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
     _warn_small_folds(n, num_folds)
     code, counts = _combo_codes(Y)
     if not one_d: _warn_rare_labels(names, _positives(Y, code, counts), num_folds)
-    if tid is not None and n: _warn_conflicts(comments, tid, Y)
+    if tid is not None and n: _warn_conflicts(comments, tid, Y, rows)
     order = content_order(comments, Y, groups)        # the placement sees the rows in content order
     fold = np.empty(n, np.int64)
     fold[order] = _fold_per_row(Y[order], one_d, _first_seen_ids(gid, order), code[order], counts, num_folds,
@@ -328,15 +331,16 @@ def _warn_rare_labels(names: list, positives, num_folds: int):
                       f"num_folds={num_folds}: some validation folds will have no positive of them", stacklevel=4)
 
 # %% ../nbs/13_kfold.ipynb #98ad8738
-def _warn_conflicts(comments, tid: np.ndarray, Y: np.ndarray):
+def _warn_conflicts(comments, tid: np.ndarray, Y: np.ndarray, rows=None):
     "Warn when identical texts have different labels, with their number and an example (`conflicting_rows`)."
     conflict = conflicting_rows(tid, Y)
     if conflict.any():
         r = np.flatnonzero(conflict)
         first = r[0]; same = r[tid[r] == tid[first]]
         warnings.warn(f"{len(r):,} rows ({len(np.unique(tid[r])):,} texts) share their text with rows that have "
-                      "other labels (e.g. row indices "
-                      f"{format_rows(same, limit=3)}: {str(comments[first])[:40]!r}); they are kept in one fold, "
+                      "other labels (e.g. " + (f"rows {format_rows(np.asarray(rows)[same], limit=3)}" if rows is not None
+                                               else f"index {format_rows(same, limit=3)}")
+                      + f": {str(comments[first])[:40]!r}); they are kept in one fold, "
                       "but check the labels: bangla_data.duplicates.label_conflicts(comments, labels) lists them",
                       stacklevel=4)
 

@@ -46,16 +46,16 @@ def fold_assignment(splits, # `(train_idx, val_idx)` pairs, one per fold
     for k, (tr, va) in enumerate(splits):
         va, tr = np.asarray(va, np.int64), np.asarray(tr, np.int64)
         clash = va[fold[va] != -3]
-        if len(clash): raise BanglaDataError(f"rows {format_rows(clash)} (0-based) are in fold {k}'s validation rows "
+        if len(clash): raise BanglaDataError(f"rows at index {format_rows(clash)} are in fold {k}'s validation rows "
                                              "and also in another fold's or the test split; each row goes in one place")
         leak = tr[fold[tr] == TEST_FOLD]
-        if len(leak): raise BanglaDataError(f"test rows {format_rows(leak)} (0-based) are in fold {k}'s training rows")
+        if len(leak): raise BanglaDataError(f"test rows at index {format_rows(leak)} are in fold {k}'s training rows")
         fold[va] = k; trained[tr] += 1
     nowhere = np.flatnonzero(fold == -3)
     only = nowhere[trained[nowhere] == len(splits)] if len(splits) else nowhere[:0]
     fold[only] = TRAIN_ONLY
     lost = np.flatnonzero(fold == -3)
-    if len(lost): raise BanglaDataError(f"rows {format_rows(lost)} (0-based) are in no fold and not in the test split")
+    if len(lost): raise BanglaDataError(f"rows at index {format_rows(lost)} are in no fold and not in the test split")
     return fold
 
 # %% ../nbs/21_splits.ipynb #f526e8ed
@@ -64,7 +64,7 @@ def splits_from_assignment(fold, # per-row fold ids (`fold_assignment`)
     "`(splits, test_idx)`: the `(train_idx, val_idx)` pairs of every fold and the test rows of a per-row fold array."
     fold = np.asarray(fold, dtype=np.int64)
     bad = np.flatnonzero((fold < TRAIN_ONLY))
-    if len(bad): raise BanglaDataError(f"rows {format_rows(bad)} (0-based) have fold id {int(fold[bad[0]])}")
+    if len(bad): raise BanglaDataError(f"rows at index {format_rows(bad)} have fold id {int(fold[bad[0]])}")
     k = int(fold.max()) + 1 if len(fold) and fold.max() >= 0 else 0
     empty = [f for f in range(k) if not (fold == f).any()]
     if empty: raise BanglaDataError(f"fold(s) {empty} have no rows: folds are numbered 0 … {k - 1} without gaps")
@@ -395,10 +395,10 @@ def make_splits(comments, # the cleaned texts
         return (*splits_from_assignment(fold), fold)
     if split_values is not None:
         v = check_split_values(split_values, n, rows)
-        splits, test = _file_splits(comments, labels, v, kw)
+        splits, test = _file_splits(comments, labels, v, kw, rows)
         if group_duplicates: _warn_file_leaks(comments, v, splits, test, rows)
-    elif test_size is not None: splits, test = _held_out_splits(comments, labels, test_size, kw)
-    else: splits, test = prepare_kfold_splits(comments, labels, **kw), np.zeros(0, np.int64)
+    elif test_size is not None: splits, test = _held_out_splits(comments, labels, test_size, kw, rows)
+    else: splits, test = prepare_kfold_splits(comments, labels, rows=rows, **kw), np.zeros(0, np.int64)
     return splits, test, fold_assignment(splits, n, test)
 
 # %% ../nbs/21_splits.ipynb #e1ecc002
@@ -445,7 +445,7 @@ def check_split_values(split_values, # the file's own split per row: 'train', 't
     return v
 
 # %% ../nbs/21_splits.ipynb #0b009825
-def _file_splits(comments, labels, v: np.ndarray, kw: dict) -> tuple:
+def _file_splits(comments, labels, v: np.ndarray, kw: dict, rows=None) -> tuple:
     "`(splits, test)` of a checked split column: its train/val as the one fold, or k folds (`kw`) on its train rows."
     test = np.flatnonzero(v == 'test')
     if (v == 'val').any():
@@ -454,7 +454,7 @@ def _file_splits(comments, labels, v: np.ndarray, kw: dict) -> tuple:
         return splits, test
     rest = np.flatnonzero(v == 'train')
     if not len(rest): raise BanglaDataError("split column has no 'train' rows")
-    return _subset_folds(comments, labels, rest, **kw), test
+    return _subset_folds(comments, labels, rest, rows=rows, **kw), test
 
 # %% ../nbs/21_splits.ipynb #e456c4f2
 def _warn_file_leaks(comments, v: np.ndarray, splits: list, test: np.ndarray, rows: np.ndarray):
@@ -472,16 +472,16 @@ def _warn_file_leaks(comments, v: np.ndarray, splits: list, test: np.ndarray, ro
                           "their scores are optimistic", stacklevel=3)
 
 # %% ../nbs/21_splits.ipynb #463edf60
-def _held_out_splits(comments, labels, test_size, kw: dict) -> tuple:
+def _held_out_splits(comments, labels, test_size, kw: dict, rows=None) -> tuple:
     "`(splits, test)`: a stratified, leak-free test split of `test_size` (`assign_test_split`), k folds on the rest."
     from bangla_data.kfold import assign_test_split
     is_test = assign_test_split(comments, labels, test_size, kw['stratification_type'], kw['seed'],
                                 kw['group_duplicates'], kw['groups'], kw['label_columns'])
-    return _subset_folds(comments, labels, np.flatnonzero(~is_test), **kw), np.flatnonzero(is_test)
+    return _subset_folds(comments, labels, np.flatnonzero(~is_test), rows=rows, **kw), np.flatnonzero(is_test)
 
 # %% ../nbs/21_splits.ipynb #a1dc857f
 def _subset_folds(comments, labels, rest, num_folds, stratification_type, seed, group_duplicates, groups,
-                  label_columns):
+                  label_columns, rows=None):
     "k folds on rows `rest` only, as positions of the whole data."
     import warnings
     from bangla_data.kfold import prepare_kfold_splits
@@ -491,9 +491,9 @@ def _subset_folds(comments, labels, rest, num_folds, stratification_type, seed, 
                                    stratification_type=stratification_type, seed=seed,
                                    group_duplicates=group_duplicates,
                                    groups=None if groups is None else np.asarray(groups)[rest],
-                                   label_columns=label_columns)
+                                   label_columns=label_columns, rows=None if rows is None else np.asarray(rows)[rest])
     for w in caught:    # the folds are made on the non-test rows: say so where a message counts rows
-        warnings.warn(f"{w.message} [folds of the {len(rest):,} non-test rows; row indices count those rows]",
+        warnings.warn(f"{w.message} [folds of the {len(rest):,} non-test rows]",
                       w.category, stacklevel=4)
     return [(rest[tr], rest[va]) for tr, va in sub]
 

@@ -170,7 +170,7 @@ def _build_and_store(job, path, cache_dir, verify, problem, t0):
     if d is not None: return _done(d, CacheStatus.HIT, t0, job.key, job.say, path)
     problem = again or problem
     if problem: warnings.warn(f"cache entry {path} is corrupt ({problem}); rebuilding it", stacklevel=3)
-    sweep(cache_dir, os.path.basename(path))
+    sweep(os.path.dirname(path))   # what killed writers left (`path` may be in your own directory of the cache)
     d = job.build('rebuild' if problem else 'miss')
     try:
         write_entry(path, d, d.manifest)

@@ -112,31 +112,59 @@ def _cmd_prepare(a):
 
 # %% ../nbs/18_cli.ipynb #c784b01d
 def _cmd_cache(a):
-    from bangla_data.store import clear_cache, default_cache_dir, list_cache_entries, record_dirs
+    from bangla_data.store import default_cache_dir, list_cache_entries
     d = a.cache_dir or default_cache_dir()
-    records = record_dirs(d)
-    said = lambda rs: (f"{sum(r['records'] for r in rs)} records ({', '.join(r['kind'] for r in rs)}, "
-                       f"{sum(r['bytes'] for r in rs) / 1e6:.2f} MB)")
-    if a.action == 'clear':
-        removed = clear_cache(d, a.key)
-        if a.key is not None and not removed: raise BanglaDataError(f"no cache entry in {d} matches {a.key!r}; see "
-                                                                    "`bangla-data cache ls`")
-        gone = records if a.key is None else []
-        print(json.dumps(removed) if a.json else f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
-                                                 f"{' and ' + said(gone) if gone else ''} from {d}")
-        return 0
+    if a.action == 'clear': return _cache_clear(d, a)
     rows = list_cache_entries(d) if os.path.isdir(d) else []
-    if a.json: print(json.dumps(json_safe([{k: v for k, v in r.items()} for r in rows]), ensure_ascii=False,
-                                indent=1)); return 0
-    if not rows and not records: print(f"no cache entries in {d}"); return 0
-    print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} in {d} ({sum(r['bytes'] for r in rows) / 1e6:.2f} MB):")
-    for r in rows:
+    if a.json: print(json.dumps(json_safe(rows), ensure_ascii=False, indent=1)); return 0
+    _print_cache(d, rows)
+    return 0
+
+# %% ../nbs/18_cli.ipynb #5bf63ec2
+def _records_said(rs:list) -> str:
+    "How many records the directories `rs` hold, of which kinds, in how many MB."
+    return (f"{sum(r['records'] for r in rs)} records ({', '.join(r['kind'] for r in rs)}, "
+            f"{sum(r['bytes'] for r in rs) / 1e6:.2f} MB)")
+
+# %% ../nbs/18_cli.ipynb #c3333d28
+def _cache_clear(d, a) -> int:
+    "`cache clear [KEY]`: remove one entry of yours, or all of yours with the records; say what was left of others."
+    from bangla_data.store import clear_cache, list_cache_entries, record_dirs
+    gone = [r for r in record_dirs(d) if r['trusted']] if a.key is None else []
+    removed = clear_cache(d, a.key)
+    if a.key is not None and not removed: raise BanglaDataError(f"no cache entry in {d} matches {a.key!r}; see "
+                                                                "`bangla-data cache ls`")
+    left = [r for r in list_cache_entries(d) if r.get('trusted') is False]
+    if a.json: print(json.dumps(removed)); return 0
+    print(f"removed {len(removed)} entr{'y' if len(removed) == 1 else 'ies'}"
+          f"{' and ' + _records_said(gone) if gone else ''} from {d}"
+          + (f"; left {len(left)} that others wrote (never removed)" if left else ''))
+    return 0
+
+# %% ../nbs/18_cli.ipynb #4c23cd62
+def _print_cache(d, rows:list) -> None:
+    "`cache ls` as text: a line per entry (size, age, rows, tokenizer, owner, status); records, leftovers, ignored."
+    from bangla_data.store import record_dirs
+    entries, others = [r for r in rows if 'trusted' in r], [r for r in rows if 'trusted' not in r]
+    records = record_dirs(d)
+    if not rows and not records: print(f"no cache entries in {d}"); return
+    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in {d} "
+          f"({sum(r['bytes'] for r in entries) / 1e6:.2f} MB):")
+    for r in entries:
         age = r.get('age_seconds')
         age = '?' if age is None else f"{age / 3600:.1f} h" if age >= 3600 else f"{age / 60:.0f} min"
         print(f"  {r['name']}  {r['bytes'] / 1e6:8.2f} MB  age {age:>7}  rows {r.get('rows') or '?':>8}  "
-              f"{r.get('tokenizer') or ''} max_length={r.get('max_length')}  {r['status']}")
-    if records: print(f"and {said(records)}; `cache clear` with no KEY removes them too")
-    return 0
+              f"{r.get('tokenizer') or ''} max_length={r.get('max_length')}  owner {r['owner']}  "
+              f"{'trusted' if r['trusted'] else 'NOT TRUSTED'}  {r['status']}")
+    if records: print(f"and {_records_said(records)}; `cache clear` with no KEY removes yours too")
+    refused = [r for r in entries + records if not r['trusted']]
+    if refused: print(f"not trusted, so not used ({len(refused)}): {refused[0]['trust']}")
+    left = [r['name'] for r in others if not r['status'].startswith('ignored')]
+    ignored = [r['name'] for r in others if r['status'].startswith('ignored')]
+    if left: print(f"{len(left)} leftovers of interrupted writes (or writes in progress), swept by `cache clear` or "
+                   f"the next build: {', '.join(left[:5])}{' …' if len(left) > 5 else ''}")
+    if ignored: print(f"{len(ignored)} names bangla_data did not write, ignored (never opened): "
+                      f"{', '.join(ignored[:5])}{' …' if len(ignored) > 5 else ''}")
 
 # %% ../nbs/18_cli.ipynb #a90939ea
 _COMMANDS = {'prepare': (_cmd_prepare, _add_prepare_args, 'the complete flow: load, clean, tokenize (cached), folds, '

@@ -4,13 +4,15 @@
 
 # %% ../nbs/20_distillation.ipynb #77561f42
 from __future__ import annotations
-import datetime, json, os, re, shutil, tempfile
+import datetime, json, os, re, shutil, tempfile, warnings
 from pathlib import Path
 from typing import Optional
 import numpy as np
 from .env import BanglaDataError, format_rows
 from .fingerprint import Hasher, labels_fingerprint, text_fingerprint
-from .store import checksum, discard
+from .store import (CorruptEntry, TrustedDir, Untrusted, UntrustedCacheWarning, check_trusted, checksum,
+                               discard, load_npy, make_dirs, new_mode, read_places, shared_cache, sweep, write_npy,
+                               write_place)
 
 # %% auto #0
 __all__ = ['distillation_loss', 'bernoulli_kl', 'data_fingerprint', 'TeacherOutputs', 'TeacherOutputStore', 'teacher_outputs']
@@ -113,7 +115,8 @@ class TeacherOutputs:
 
 # %% ../nbs/20_distillation.ipynb #49139f08
 class TeacherOutputStore:
-    "Teacher logits stored per (teacher id, data fingerprint, fold) in directory `root`: `.npy` + JSON, atomic."
+    ("Teacher logits stored per (teacher id, data fingerprint, fold) in directory `root`: `.npy` + JSON, atomic, read "
+     "back only if you may trust who wrote them (the trust rule of `bangla_data.store`).")
     def __init__(self, root, # the store's directory (created on the first save)
                 ):
         self.root = Path(root)
@@ -134,11 +137,13 @@ class TeacherOutputStore:
              index, # (N,) row positions the logits are for (a loader's `index`es, in any order)
              logits, # (N, L) the teacher's logits for those rows, in the same order
             ) -> Path:
-        "Store the teacher's `logits` for rows `index` of fold `fold`, atomically (replacing an older entry)."
-        path = self.entry_path(teacher_id, data_fp, fold)
+        ("Store the teacher's `logits` for rows `index` of fold `fold`, atomically (replacing an older entry of yours; "
+         "where others could have written, in your own directory of `root`); the entry's path.")
+        rel = self.entry_path(teacher_id, data_fp, fold).relative_to(self.root)
         idx, lg = _sorted_outputs(*_output_arrays(index, logits))
-        _write_entry(path, dict(index=idx, logits=lg), _entry_manifest(teacher_id, data_fp, fold, idx, lg))
-        return path
+        base = Path(write_place(self.root, str(rel)))
+        return _write_entry(base, rel.parts, dict(index=idx, logits=lg),
+                            _entry_manifest(teacher_id, data_fp, fold, idx, lg))
 
     def load(self, teacher_id:str, # your name for the teacher
              data_fp:str, # `data_fingerprint` of the data you train on
@@ -147,9 +152,8 @@ class TeacherOutputStore:
              num_labels:Optional[int]=None, # the number of labels your student predicts
             ) -> TeacherOutputs:
         "The stored outputs of (`teacher_id`, `data_fp`, `fold`), checked; else a `BanglaDataError` saying why."
-        path = self.entry_path(teacher_id, data_fp, fold)
-        if not (path / _MANIFEST).is_file(): raise _no_entry_error(self.root, path, teacher_id, data_fp, fold)
-        out = TeacherOutputs(*_read_entry(path, teacher_id, data_fp, fold))
+        rel = self.entry_path(teacher_id, data_fp, fold).relative_to(self.root)
+        out = TeacherOutputs(*_find_entry(self.root, rel.parts, teacher_id, data_fp, fold))
         if num_labels is not None and out.num_labels != num_labels:
             raise BanglaDataError(f"teacher {teacher_id!r} stored {out.num_labels} logits per row for fold {fold}, but "
                                   f"the student predicts {num_labels} labels: wrong shape (another label set?)")
@@ -160,13 +164,15 @@ class TeacherOutputStore:
         return out
 
     def entries(self) -> list:
-        "The manifests of every stored entry (teacher id, data fingerprint, fold, rows, labels, created, path)."
+        ("The manifests of the stored entries you may trust, in `root` and your own directory there (teacher id, data "
+         "fingerprint, fold, rows, labels, created, path); an entry whose manifest is not its directory's is left out.")
         out = []
-        for p in sorted(self.root.glob(f'*/data-*/fold-*/{_MANIFEST}')):
-            try: m = json.loads(p.read_text(encoding='utf-8'))
-            except (OSError, ValueError): continue
-            out.append({k: m.get(k) for k in ('teacher_id', 'data_fingerprint', 'fold', 'rows', 'num_labels',
-                                              'created')} | {'path': str(p.parent)})
+        for place in read_places(self.root):
+            for parts in _entry_dirs(place):
+                m = _manifest_of(self, place, parts)
+                if m is not None:
+                    out.append({k: m.get(k) for k in ('teacher_id', 'data_fingerprint', 'fold', 'rows', 'num_labels',
+                                                      'created')} | {'path': os.path.join(place, *parts)})
         return out
 
 # %% ../nbs/20_distillation.ipynb #3040a472
@@ -215,69 +221,127 @@ def _sorted_outputs(idx: np.ndarray, lg: np.ndarray) -> tuple:
 
 # %% ../nbs/20_distillation.ipynb #a4bcb29a
 def _entry_manifest(teacher_id: str, data_fp: str, fold: int, idx: np.ndarray, lg: np.ndarray) -> dict:
-    "The manifest of an entry: what it is for, its size, each array's file, dtype, shape and checksum, and when."
+    ("The manifest of an entry: what it is for, its size, each array's dtype, shape and checksum (the files have fixed "
+     "names, `index.npy` and `logits.npy`: a manifest names no path), and when.")
     return dict(format=_FORMAT, format_version=_VERSION, teacher_id=teacher_id, data_fingerprint=data_fp,
                 fold=int(fold), rows=len(idx), num_labels=int(lg.shape[1]),
-                arrays={n: dict(file=f'{n}.npy', dtype=a.dtype.str, shape=list(a.shape), checksum=checksum(a))
+                arrays={n: dict(dtype=a.dtype.str, shape=list(a.shape), checksum=checksum(a))
                         for n, a in (('index', idx), ('logits', lg))},
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
 # %% ../nbs/20_distillation.ipynb #0e3b751c
-def _write_entry(path: Path, arrays: dict, manifest: dict):
-    "Write `arrays` (name -> array, as `<name>.npy`) and `manifest` into a temporary directory renamed to `path`."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.tmp-{os.getpid()}-', dir=path.parent)
+def _write_entry(base: Path, parts: tuple, arrays: dict, manifest: dict) -> Path:
+    ("Write `arrays` (as `<name>.npy`) and `manifest` into a temporary directory renamed to `base/parts…`, in "
+     "`new_mode`; what is there is replaced only if it may be trusted (`PermissionError` if not: never deleted).")
+    parent, shared = Path(make_dirs(base, *parts[:-1])), shared_cache(base)
+    path = parent / parts[-1]
+    problem = check_trusted(path, base)
+    if problem: raise PermissionError(f"not replacing outputs someone else may have written: {problem}")
+    sweep(parent, parts[-1])                 # what a killed save of this entry left
+    tmp = tempfile.mkdtemp(prefix=f'.tmp-{os.getpid()}-', suffix=f'-{parts[-1]}', dir=parent)
     try:
-        for n, a in arrays.items():
-            with open(os.path.join(tmp, f'{n}.npy'), 'wb') as f:
-                np.lib.format.write_array(f, a, allow_pickle=False); f.flush(); os.fsync(f.fileno())
-        with open(os.path.join(tmp, _MANIFEST), 'w', encoding='utf-8') as f:
-            json.dump(manifest, f, ensure_ascii=False, indent=1); f.flush(); os.fsync(f.fileno())
+        for n, a in arrays.items(): write_npy(os.path.join(tmp, f'{n}.npy'), a, new_mode(False, shared))
+        with open(os.path.join(tmp, _MANIFEST), 'x', encoding='utf-8') as f:
+            json.dump(manifest, f, ensure_ascii=False, indent=1)
+            f.flush(); os.fchmod(f.fileno(), new_mode(False, shared)); os.fsync(f.fileno())
+        os.chmod(tmp, new_mode(True, shared))
         discard(path)                        # an older entry: gone at once, then the new one renamed in
         os.rename(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return path
 
 # %% ../nbs/20_distillation.ipynb #3f692f37
-def _no_entry_error(root: Path, path: Path, teacher_id: str, data_fp: str, fold: int) -> BanglaDataError:
-    "Why there is no entry at `path`: the teacher ran on other data (other fingerprints), or it was never saved."
-    others = sorted(p.parent.name[5:] for p in path.parent.parent.glob(f'data-*/fold-{int(fold)}/{_MANIFEST}')
-                    if p.parent.parent != path.parent)
+def _find_entry(root: Path, parts: tuple, teacher_id: str, data_fp: str, fold: int) -> tuple:
+    ("`(index, logits, manifest)` of the entry `parts` in `root` or your own directory there that you may trust; "
+     "else a `BanglaDataError` saying why there is none.")
+    for place in read_places(root):
+        try: d = TrustedDir(place, *parts)
+        except FileNotFoundError: continue
+        except Untrusted as e:
+            warnings.warn(f"teacher outputs {e}. Not used", UntrustedCacheWarning, stacklevel=3)
+            continue
+        except (CorruptEntry, OSError) as e:
+            raise BanglaDataError(f"the stored outputs at {os.path.join(place, *parts)} cannot be trusted ({e}); run "
+                                  "the teacher again and save them (the entry is replaced)") from None
+        with d: found = _read_entry(d, teacher_id, data_fp, fold)
+        if found is not None: return found
+    raise _no_entry_error(root, parts, teacher_id, data_fp, fold)
+
+# %% ../nbs/20_distillation.ipynb #27a8e703
+def _no_entry_error(root: Path, parts: tuple, teacher_id: str, data_fp: str, fold: int) -> BanglaDataError:
+    "Why there is no entry `parts`: the teacher ran on other data (naming their fingerprints), or it was never saved."
+    others = set()
+    for place in read_places(root):
+        try: found = os.scandir(os.path.join(place, parts[0]))
+        except OSError: continue
+        with found:
+            others |= {e.name[5:] for e in found if e.name.startswith('data-') and e.name != parts[1]
+                       and os.path.lexists(os.path.join(e.path, parts[2], _MANIFEST))}
     if others:
         return BanglaDataError(f"teacher {teacher_id!r} has no outputs for fold {fold} of this data "
                                f"(fingerprint {data_fp[:16]}) in {root}, but has them for other data "
-                               f"(fingerprints {', '.join(others)}): the texts or labels changed since the "
+                               f"(fingerprints {', '.join(sorted(others))}): the texts or labels changed since the "
                                "teacher ran. Run the teacher again on this data and save its outputs")
     return BanglaDataError(f"no outputs of teacher {teacher_id!r} for fold {fold} of this data are stored in "
                            f"{root}; run the teacher and save them first (TeacherOutputStore.save)")
 
-# %% ../nbs/20_distillation.ipynb #27a8e703
-def _read_entry(path: Path, teacher_id: str, data_fp: str, fold: int) -> tuple:
-    "`(index, logits, manifest)` of the entry at `path`, or a `BanglaDataError` if any part of it cannot be trusted."
+# %% ../nbs/20_distillation.ipynb #47026762
+def _read_entry(d: TrustedDir, teacher_id: str, data_fp: str, fold: int) -> Optional[tuple]:
+    ("`(index, logits, manifest)` of the entry open as `d` (None if it has no manifest), or a `BanglaDataError` if any "
+     "part of it cannot be trusted — its manifest must name the directory it was found by.")
     try:
-        m = json.loads((path / _MANIFEST).read_text(encoding='utf-8'))
+        try:
+            with d.open(_MANIFEST) as f: m = json.load(f)
+        except FileNotFoundError: return None
         if (m.get('format'), m.get('format_version')) != (_FORMAT, _VERSION): raise ValueError('not this format')
         if (m['teacher_id'], m['data_fingerprint'], m['fold']) != (teacher_id, data_fp, int(fold)):
-            raise ValueError(f"it is the entry of {m['teacher_id']!r}, data {m['data_fingerprint'][:16]}, fold "
-                             f"{m['fold']}")
-        idx, lg = (_load_array(path, m['arrays'][n]) for n in ('index', 'logits'))
+            raise ValueError(f"it is the entry of {m['teacher_id']!r}, data {str(m['data_fingerprint'])[:16]}, fold "
+                             f"{m['fold']}, not the one its directory is for")
+        idx, lg = (_load_array(d, n, m['arrays'][n]) for n in ('index', 'logits'))
         if lg.ndim != 2 or idx.ndim != 1 or len(idx) != len(lg) or (len(idx) > 1 and (np.diff(idx) <= 0).any()):
             raise ValueError('its arrays are inconsistent')
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise BanglaDataError(f"the stored outputs at {path} cannot be trusted ({e}); run the teacher again and "
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, CorruptEntry) as e:
+        raise BanglaDataError(f"the stored outputs at {d.path} cannot be trusted ({e}); run the teacher again and "
                               "save them (the entry is replaced)") from None
-    return idx, lg, {**m, 'path': str(path)}
+    return idx, lg, {**m, 'path': d.path}
 
-# %% ../nbs/20_distillation.ipynb #47026762
-def _load_array(path: Path, spec: dict) -> np.ndarray:
-    "The array `spec['file']` in `path` (no pickle), or a `ValueError` if its dtype, shape or checksum is not `spec`'s."
-    a = np.load(path / spec['file'], allow_pickle=False)
+# %% ../nbs/20_distillation.ipynb #759fbc8f
+def _load_array(d: TrustedDir, name: str, spec: dict) -> np.ndarray:
+    ("The array `<name>.npy` of the entry open as `d` — a fixed name: a manifest names no path — never pickled; a "
+     "`ValueError` if its dtype, shape or checksum is not `spec`'s.")
+    with d.open(f'{name}.npy') as f: a = load_npy(f)
     if a.dtype.str != spec['dtype'] or list(a.shape) != spec['shape']:
-        raise ValueError(f"{spec['file']} has dtype {a.dtype.str} shape {list(a.shape)}, the manifest "
+        raise ValueError(f"{name}.npy has dtype {a.dtype.str} shape {list(a.shape)}, the manifest "
                          f"says {spec['dtype']} {spec['shape']}")
-    if checksum(a) != spec['checksum']: raise ValueError(f"{spec['file']} fails its checksum")
+    if checksum(a) != spec['checksum']: raise ValueError(f"{name}.npy fails its checksum")
     return a
+
+# %% ../nbs/20_distillation.ipynb #b1ffc89c
+_ENTRY_PARTS = (re.compile(r'[A-Za-z0-9._-]*-[0-9a-f]{8}'), re.compile(r'data-[0-9a-f]{16}'), re.compile(r'fold-\d+'))
+
+def _entry_dirs(place) -> list:
+    "The `(teacher, data, fold)` names of the entries in `place`: real directories named as `entry_path` names them."
+    found = [()]
+    for pattern in _ENTRY_PARTS:
+        deeper = []
+        for parts in found:
+            try: names = sorted(e.name for e in os.scandir(os.path.join(place, *parts))
+                                if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+            except OSError: continue
+            deeper += [parts + (n,) for n in names]
+        found = deeper
+    return found
+
+# %% ../nbs/20_distillation.ipynb #01790070
+def _manifest_of(store, place, parts: tuple) -> Optional[dict]:
+    "The manifest of the entry `parts` in `place` if you may trust it and it names that directory; else None."
+    try:
+        with TrustedDir(place, *parts) as d, d.open(_MANIFEST) as f: m = json.load(f)
+        rel = store.entry_path(m['teacher_id'], m['data_fingerprint'], m['fold']).relative_to(store.root)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, CorruptEntry, BanglaDataError): return None
+    return m if rel.parts == tuple(parts) else None
 
 # %% ../nbs/20_distillation.ipynb #4624a7df
 def teacher_outputs(model, # the teacher: called as `model(**batch[view])`, returning `.logits` or a tensor

@@ -67,6 +67,7 @@ class PrepareOptions:
     num_folds: int = opt(5, '--folds', 'splits', int) # cross-validation folds
     stratification_type: str = opt('multiclass', '--stratify', 'splits', choices=('multiclass', 'multilabel')) # 'multiclass' (label combinations) or 'multilabel'
     cache_dir: str|Path|None = opt(None, '--cache-dir', 'run') # the tokenization cache (default: `default_cache_dir()`, $BANGLA_DATA_CACHE or ~/.cache/bangla_data)
+    trusted_cache: str|None = opt(None, '--trusted-cache', 'run', metavar='DIR') # a cache shared with people you trust: use their entries (as $BANGLA_DATA_TRUSTED_CACHE)
     seed: int = opt(42, '--seed', 'splits', int) # seed of the folds, the shuffling and `set_seed`
     clean_text: bool = opt(True, '--no-clean', 'load') # clean the comments with `clean_bangla_text`
     clean_options: dict|None = opt(None, '--clean-options', 'load', json_or(json.loads), metavar='JSON', shorthands={'--no-normalizer': ('use_normalizer', False), '--emoji': ('emoji', ('keep', 'remove', 'name', 'placeholder'))}) # options of `clean_bangla_text`, e.g. {"remove_latin": true}

@@ -14,7 +14,7 @@ from .options import (PrepareOptions, bind_options, options_signature, resolve_o
                                  split_settings)
 from .cleaning import clean_settings
 from .tokenizer import DeferredTokenizer
-from .store import default_cache_dir
+from .store import default_cache_dir, trust_cache_dir
 from .cache import TokenizedView, tokenize_views, unk_report
 from .loading import LoadedData, load_comments
 from .splits import Partition, check_split_sources, split_rows
@@ -33,6 +33,7 @@ def prepare(*args, config=None, **options) -> Prepared:
     check_split_sources(o.test_size, o.split_column, o.splits, o.update_splits)   # before any work
     set_seed(o.seed)
     cache_dir = default_cache_dir() if o.cache_dir is None else o.cache_dir
+    if o.trusted_cache: trust_cache_dir(o.trusted_cache)   # its entries are used whoever wrote them
     warned, timings = {}, {}
     with record_warnings(warned, 'load'), timed(timings, 'load'):
         data = load_comments(SAMPLE_PATH if o.data is None else o.data, o, cache_dir)

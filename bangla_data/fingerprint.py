@@ -24,7 +24,7 @@ def text_fingerprint(comments, # the texts (a list, or any sequence of strings)
     try: joined = '\x00'.join(texts)
     except TypeError:
         i, t = next((i, t) for i, t in enumerate(texts) if not isinstance(t, str))
-        raise BanglaDataError(f"comment at row {i} (0-based) is {t!r} ({type(t).__name__}), not a string; drop or fill "
+        raise BanglaDataError(f"comment at index {i} is {t!r} ({type(t).__name__}), not a string; drop or fill "
                               "missing texts before tokenizing (load_and_preprocess_data does this)") from None
     h = Hasher().update(np.int64(len(texts)).tobytes())
     if joined.count('\x00') != max(len(texts) - 1, 0):   # a text holds \x00 itself: the join alone is ambiguous

@@ -114,9 +114,10 @@ def _bad_labels_error(a, ok, names, raw, where, file_rows, hint) -> BanglaDataEr
     more = (f"; label column(s) {[names[j] for j in bad_cols[1:]]} have such values too" if len(bad_cols) > 1 else '')
     hint = hint or 'for a categorical label column use bangla_data.labels.categorical_to_multihot'
     return BanglaDataError(f"{where}label column {names[c]!r} must hold 0 or 1, but has "
-                           f"{', '.join(shown[:8])} at row(s) "
-                           f"{format_rows(rows, file_rows=file_rows)} ({'header is row 1' if file_rows else '0-based'})"
-                           f"{more}. Fix or remove those rows; {hint}.")
+                           f"{', '.join(shown[:8])} at "
+                           + (f"row(s) {format_rows(rows, file_rows=True)} (header is row 1)" if file_rows else
+                              f"index {format_rows(rows)}")
+                           + f"{more}. Fix or remove those rows; {hint}.")
 
 # %% ../nbs/01_labels.ipynb #451668ef
 @dataclass

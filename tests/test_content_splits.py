@@ -78,6 +78,7 @@ def test_any_order_gives_every_text_the_same_places(dup_sample, order_seed):
     assert np.array_equal(fa[p], fb)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("stratification_type", ["multiclass", "multilabel"])
 @pytest.mark.parametrize("name", ["cyberbully", "toxic"])
 def test_real_data_shuffled_keeps_every_place(name, stratification_type, request):
@@ -136,6 +137,7 @@ def _split_of(path, **kw):
     return data, _quiet(split_rows, data, o, None)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("first,second", [("c.csv", "c.parquet"), ("c.parquet", "c.jsonl"), ("c.jsonl", "c.tsv"),
                                           ("c.tsv", "c.csv"), ("c3k.csv", "c3k.xlsx"), ("c3k.xlsx", "c3k.csv")])
 def test_split_files_carry_over_between_formats_with_ids(id_files, tmp_path, first, second):
@@ -172,6 +174,7 @@ def test_update_splits_label_fix_and_stale_file(tmp_path, banglabert):
         _prep(df, banglabert, cache_dir=tmp_path, update_splits=True, **CB)
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("stratification_type", ["multiclass", "multilabel"])
 def test_update_splits_new_and_removed_rows(tmp_path, stratification_type):
     "5% new texts and some removed rows: no old row moves, label rates within 1 point, no text on both sides."

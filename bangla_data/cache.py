@@ -458,7 +458,7 @@ def unk_report(raw_texts, # the texts as in the file
                seed:int=42, # the sample's seed (see `unk_rates`)
               ) -> dict:
     "The [UNK] share before and after cleaning (`unk_rates`), kept with the cache entry."
-    entry = (getattr(td, 'cache_info', None) or {}).get('key')
+    entry = entry_key(td)
     measure = lambda: unk_rates(raw_texts, comments, tokenizer, seed=seed)
     if not entry or cache_dir is None: return measure()
     return cached_record(cache_dir, 'reports', dict(report='unk', raw=text_fingerprint(raw_texts), entry=entry,

@@ -16,8 +16,8 @@ from xxhash import xxh3_64_intdigest
 
 # %% auto #0
 __all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'row_hashes', 'content_order', 'assign_folds', 'prepare_kfold_splits',
-           'splits_from_folds', 'assign_test_split', 'place_new_rows', 'LeakFreeKFold', 'FoldReport', 'fold_report',
-           'plot_fold_reports']
+           'check_num_folds', 'splits_from_folds', 'assign_test_split', 'place_new_rows', 'LeakFreeKFold', 'FoldReport',
+           'fold_report', 'plot_fold_reports']
 
 # %% ../nbs/13_kfold.ipynb #9f292a80
 def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
@@ -241,7 +241,7 @@ def prepare_kfold_splits(comments, # the (cleaned) texts, one per row (identical
 def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_duplicates, groups, label_columns,
                   rows=None):
     "`assign_folds` without the final conversion to int64."
-    _check_num_folds(num_folds)
+    check_num_folds(num_folds)
     _check_split_args(stratification_type, seed)
     n = _num_rows(comments)
     Y, names, one_d = _fold_labels(labels, n, label_columns)
@@ -264,11 +264,12 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
 STRATIFICATION_TYPES = ('multiclass', 'multilabel')
 
 # %% ../nbs/13_kfold.ipynb #686f112a
-def _check_num_folds(num_folds):
-    "A `BanglaDataError` unless `num_folds` is a whole number of at least 2."
-    if isinstance(num_folds, bool) or not isinstance(num_folds, (int, np.integer)):
-        raise BanglaDataError(f"num_folds must be a whole number, got {num_folds!r}")
-    if num_folds < 2: raise BanglaDataError(f"num_folds must be at least 2, got {num_folds}")
+def check_num_folds(num_folds, # the number of folds asked for
+                   ) -> int:
+    "`num_folds` as an int; a `BanglaDataError` unless it is a whole number of at least 2 (the one rule)."
+    if isinstance(num_folds, bool) or not isinstance(num_folds, (int, np.integer)) or num_folds < 2:
+        raise BanglaDataError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
+    return int(num_folds)
 
 # %% ../nbs/13_kfold.ipynb #c427e868
 def _check_split_args(stratification_type, seed):

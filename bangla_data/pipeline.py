@@ -18,11 +18,12 @@ from .store import default_cache_dir, trust_cache_dir
 from .cache import TokenizedView, tokenize_views, unk_report
 from .loading import LoadedData, load_comments
 from .splits import Partition, check_split_sources, split_rows
+from .kfold import check_num_folds
 from .sample import SAMPLE_PATH
 
 # %% auto #0
-__all__ = ['prepare', 'check_num_folds', 'timed', 'Reports', 'Prepared', 'run_config', 'unk_summary', 'view_sections',
-           'report_sections', 'report_dict']
+__all__ = ['prepare', 'timed', 'Reports', 'Prepared', 'run_config', 'unk_summary', 'view_sections', 'report_sections',
+           'report_dict']
 
 # %% ../nbs/17_pipeline.ipynb #864ef7d5
 @options_signature
@@ -53,14 +54,6 @@ def prepare(*args, config=None, **options) -> Prepared:
     p = Prepared(data, views, partition, Reports(unk, timings, {k: v for k, v in warned.items() if v}), o, cache_dir)
     if o.verbose: print(p.summary())
     return p
-
-# %% ../nbs/17_pipeline.ipynb #78735333
-def check_num_folds(num_folds, # the number of folds asked for
-                   ) -> int:
-    "Refuse a number of folds that is not an integer of at least 2."
-    if not isinstance(num_folds, (int, np.integer)) or isinstance(num_folds, bool) or num_folds < 2:
-        raise BanglaDataError(f"num_folds must be an integer of at least 2, got {num_folds!r}")
-    return int(num_folds)
 
 # %% ../nbs/17_pipeline.ipynb #f9058839
 @contextlib.contextmanager

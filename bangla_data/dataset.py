@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from .env import BanglaDataError
-from .tokenized import PaddedGather, TokenizedData, round_up
+from .tokenized import PaddedGather, TokenizedData, no_spans_message, round_up
+from .align import batch_alignment
 
 # %% auto #0
-__all__ = ['ORDERS', 'as_source', 'mask_tokens', 'EpochBatch', 'IndexedDataset', 'check_indices', 'collate_batch',
-           'view_identity', 'check_views', 'ViewsDataset']
+__all__ = ['BATCH_KEYS', 'ORDERS', 'as_source', 'mask_tokens', 'EpochBatch', 'IndexedDataset', 'check_indices', 'collate_batch',
+           'view_identity', 'check_views', 'ViewsDataset', 'check_align']
 
 # %% ../nbs/12_dataset.ipynb #3862705c
 def _row_lengths_from_mask(mask: torch.Tensor) -> np.ndarray:
@@ -61,6 +62,7 @@ class _DictSource:
         self.pad_token_id, self.mask_token_id = pad_token_id, mask_token_id
         self.special_token_ids = np.asarray(sorted(special_token_ids), dtype=np.int64)
         self.max_length = self.input_ids.shape[1]
+    has_spans = False   # no character spans: no alignment (`ViewsDataset(align=...)` says so)
     def __len__(self): return len(self.input_ids)
     def batch(self, rows: np.ndarray, pad_to=None, pad_to_multiple_of=None) -> dict:
         r = torch.from_numpy(rows)
@@ -82,12 +84,17 @@ class _TokenizedSource:
                         PaddedGather(td.ids, td.offsets, self.lengths, td.pad_token_id, td.max_length))
         self.pad_token_id, self.mask_token_id, self.max_length = td.pad_token_id, td.mask_token_id, td.max_length
         self.special_token_ids = np.asarray(td.special_token_ids, dtype=np.int64)
+        self.has_spans = getattr(self._gather, 'char_spans', None) is not None
     def __len__(self): return len(self.lengths)
-    def batch(self, rows: np.ndarray, pad_to=None, pad_to_multiple_of=None) -> dict:
-        "Same result as `TokenizedData.batch` for valid `rows`, without its checks: this is the loader's hot path."
-        ids, mask = self._gather(rows, pad_to, pad_to_multiple_of)
-        return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                    labels=torch.from_numpy(self.labels[rows].astype(np.float32)))
+    def batch(self, rows: np.ndarray, pad_to=None, pad_to_multiple_of=None, spans: bool = False) -> dict:
+        ("Same result as `TokenizedData.batch` for valid `rows`, without its checks: this is the loader's hot path; "
+         "with `spans`, also `spans` (`TokenizedData.batch_spans`, an array) from the same gather.")
+        g = self._gather(rows, pad_to, pad_to_multiple_of, spans=True) if spans else self._gather(rows, pad_to,
+                                                                                                  pad_to_multiple_of)
+        b = dict(input_ids=torch.from_numpy(g[0]), attention_mask=torch.from_numpy(g[1]),
+                 labels=torch.from_numpy(self.labels[rows].astype(np.float32)))
+        if spans: b['spans'] = g[2]
+        return b
     def __reduce__(self):
         "Pickle as the `TokenizedData` does (a mapped cache entry travels as its path), never as copies of its arrays."
         if self._origin is None: return (_TokenizedSource.__new__, (_TokenizedSource,), self.__dict__)
@@ -166,10 +173,12 @@ class IndexedDataset(Dataset):
     def train(self, mode: bool = True): self.training = mode; return self
     def eval(self): return self.train(False)
 
-    def batch(self, positions) -> dict:
-        "A batch: `input_ids`, `attention_mask` (B, T), `labels` (B, L), `index` (B,) and `weight` (B,) with weights."
+    def batch(self, positions, spans:bool=False) -> dict:
+        ("A batch: `input_ids`, `attention_mask` (B, T), `labels` (B, L), `index` (B,) and `weight` (B,) with weights; "
+         "with `spans`, the rows' character `spans` (B, T, 2) array too.")
         rows = self.indices[np.asarray(positions, dtype=np.int64)]
-        b = self.source.batch(rows, self.pad_to, self.pad_to_multiple_of)
+        b = (self.source.batch(rows, self.pad_to, self.pad_to_multiple_of, spans=True) if spans else
+             self.source.batch(rows, self.pad_to, self.pad_to_multiple_of))
         if self.mask_prob > 0 and self.training:
             g = torch.Generator().manual_seed(_seed_from(self.seed, getattr(positions, 'epoch', self.epoch), rows))
             b['input_ids'] = mask_tokens(b['input_ids'], b['attention_mask'], self.mask_prob, self.mask_token_id,
@@ -263,15 +272,18 @@ def view_identity(tokenized_data, # a `TokenizedData` or the design's dict of te
     return dict(rows=len(src), labels=labels_fingerprint(np.asarray(src.labels)), texts=texts.get('fingerprint'))
 
 # %% ../nbs/12_dataset.ipynb #5428d350
+BATCH_KEYS = ('labels', 'index', 'weight', 'align', 'align_mask', 'words', 'word_mask')   # a batch's keys besides views
+
+# %% ../nbs/12_dataset.ipynb #66f24e17
 def check_views(views:dict, # view name -> `TokenizedData` (or the design's dict of tensors)
                ) -> dict:
     "`views` if they hold the same rows (row count, labels, texts where known), else a `BanglaDataError` naming both."
     if not isinstance(views, dict) or not views: raise BanglaDataError("views must be a non-empty dict of view name "
                                                                        "-> tokenized data, e.g. {'teacher': td_t, "
                                                                        "'student': td_s}")
-    clash = [n for n in views if n in ('labels', 'index', 'weight') or not isinstance(n, str)]
+    clash = [n for n in views if n in BATCH_KEYS or not isinstance(n, str)]
     if clash: raise BanglaDataError(f"view name(s) {clash} cannot be used: a view's name must be a string other than "
-                                    "'labels', 'index' and 'weight' (the batch's shared keys)")
+                                    f"the batch's shared keys {list(BATCH_KEYS)}")
     ids = {n: view_identity(v) for n, v in views.items()}
     (first, a), *rest = ids.items()
     for name, b in rest:
@@ -304,6 +316,8 @@ class ViewsDataset(Dataset):
                  pad_to_multiple_of=None, # round each view's batch width up to a multiple of this (or a dict)
                  training:bool=True, # apply masking (False for validation)
                  seed:int=42, # seed of the masking, together with epoch and rows
+                 align=None, # (student view, teacher view): add `align` and `align_mask` (`bangla_data.align`)
+                 align_words:bool=False, # with `align`, add both views' word pooling (`words`, `word_mask`) too
                 ):
         check_views(views)
         _check_view_options(views, mask_token_id, order_by)
@@ -311,6 +325,7 @@ class ViewsDataset(Dataset):
                                     pad_to=pad_to, pad_to_multiple_of=pad_to_multiple_of)
         first = next(iter(self.views.values()))
         self.indices, self.weights, self.order_by, self.seed = first.indices, first.weights, order_by, seed
+        self.align, self.align_words = check_align(self.views, align, align_words), bool(align_words)
 
     def __len__(self): return len(self.indices)
     @property
@@ -344,12 +359,15 @@ class ViewsDataset(Dataset):
     def eval(self): return self.train(False)
 
     def batch(self, positions) -> dict:
-        "`labels`, `index` (and `weight`) once, and per view a dict `{'input_ids', 'attention_mask'}` under its name."
-        out = None
+        ("`labels`, `index` (and `weight`) once, per view a dict `{'input_ids', 'attention_mask'}` under its name, "
+         "and with `align` the alignment (`batch_alignment`).")
+        out, spans = None, {}
         for name, ds in self.views.items():
-            b = ds.batch(positions)
+            b = ds.batch(positions, spans=name in self.align)
+            if name in self.align: spans[name] = b.pop('spans')
             if out is None: out = {k: v for k, v in b.items() if k not in ('input_ids', 'attention_mask')}
             out[name] = {'input_ids': b['input_ids'], 'attention_mask': b['attention_mask']}
+        if self.align: out.update(batch_alignment(*(spans[n] for n in self.align), self.align, self.align_words))
         return out
 
     def __getitems__(self, positions):
@@ -364,7 +382,8 @@ class ViewsDataset(Dataset):
                                                              f"dataset of {len(self)} rows")
         return _row_of(self.batch([i % len(self)]), 0)
 
-    def __repr__(self): return f"ViewsDataset({len(self)} rows, views {list(self.views)}, order_by={self.order_by!r})"
+    def __repr__(self): return (f"ViewsDataset({len(self)} rows, views {list(self.views)}, order_by={self.order_by!r}"
+                                + (f", align={self.align}" if self.align else '') + ")")
 
 # %% ../nbs/12_dataset.ipynb #75cae6bc
 ORDERS = {'scaled_max': "the largest of the views' lengths, each divided by its view's mean length (x1000)",
@@ -380,6 +399,24 @@ def _check_view_options(views: dict, mask_token_id, order_by: str):
     if order_by not in ORDERS and order_by not in views:
         raise BanglaDataError(f"order_by must be one of {list(ORDERS)} or a view's name ({list(views)}), got "
                               f"{order_by!r}")
+
+# %% ../nbs/12_dataset.ipynb #6db9ee66
+def check_align(views:dict, # view name -> `IndexedDataset` (or anything with a `source`)
+                align, # None, or the (student, teacher) pair of view names
+                words:bool=False, # word pooling asked for too
+               ) -> tuple:
+    "`align` as a tuple of two view names that have character spans (`()` for None); else a `BanglaDataError`."
+    if align is None:
+        if words: raise BanglaDataError("align_words=True needs align=(student view, teacher view) as well")
+        return ()
+    if isinstance(align, str) or len(tuple(align)) != 2 or len(set(align)) != 2:
+        raise BanglaDataError(f"align must be a pair of two different view names (student, teacher), e.g. "
+                              f"('student', 'teacher'); got {align!r}")
+    unknown = [n for n in align if n not in views]
+    if unknown: raise BanglaDataError(f"align names view(s) {unknown} that do not exist; the views are {list(views)}")
+    bare = [n for n in align if not views[n].source.has_spans]
+    if bare: raise BanglaDataError(no_spans_message(f"view {bare[0]!r}"))
+    return tuple(align)
 
 # %% ../nbs/12_dataset.ipynb #0d2981bb
 def _view_datasets(views: dict, indices, mask_prob, weights, training: bool, seed: int, **kw) -> dict:

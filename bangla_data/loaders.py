@@ -15,8 +15,9 @@ from .env import BanglaDataError
 from .dataset import EpochBatch, IndexedDataset, ViewsDataset, as_source, check_views, collate_batch
 
 # %% auto #0
-__all__ = ['distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'one_storage', 'ArrayBatch', 'tensor_batch',
-           'WorkerCollate', 'BatchLoader', 'is_views', 'create_data_loaders', 'to_device']
+__all__ = ['SPARSE_KEYS', 'distributed_info', 'LengthGroupedBatchSampler', 'seed_worker', 'one_storage', 'ArrayBatch',
+           'tensor_batch', 'SparseArray', 'WorkerCollate', 'BatchLoader', 'is_views', 'create_data_loaders',
+           'to_device']
 
 # %% ../nbs/15_loaders.ipynb #34f0dc0b
 def distributed_info(distributed: Optional[bool] = None, # True: use torch.distributed, False: don't, None: auto-detect
@@ -174,8 +175,8 @@ class ArrayBatch(dict):
     @classmethod
     def of(cls, batch:dict, # a batch: tensors, or dicts of tensors (one per view)
           ) -> 'ArrayBatch':
-        "The batch's tensors as arrays (no copy), nested dicts kept."
-        return cls((k, _to_arrays(v)) for k, v in batch.items())
+        "The batch's tensors as arrays (no copy), nested dicts kept; `SPARSE_KEYS`' as `SparseArray`s."
+        return cls((k, _to_arrays(v, k in SPARSE_KEYS)) for k, v in batch.items())
 
 # %% ../nbs/15_loaders.ipynb #9571d9a3
 def tensor_batch(arrays:dict, # a batch of NumPy arrays (dicts of them for views)
@@ -184,14 +185,41 @@ def tensor_batch(arrays:dict, # a batch of NumPy arrays (dicts of them for views
     return _from_arrays(arrays)
 
 # %% ../nbs/15_loaders.ipynb #c740424c
-def _to_arrays(v):
-    "A tensor, or a dict of tensors, as NumPy arrays sharing their memory."
-    return {k: _to_arrays(x) for k, x in v.items()} if isinstance(v, dict) else v.numpy()
+SPARSE_KEYS = ('align', 'words')   # batch keys whose tensors are mostly zeros: they leave a worker as `SparseArray`s
+
+def _to_arrays(v, sparse: bool = False):
+    "A tensor, or a dict of tensors, as NumPy arrays sharing their memory (as `SparseArray`s if `sparse`)."
+    if isinstance(v, dict): return {k: _to_arrays(x, sparse) for k, x in v.items()}
+    return SparseArray.of(v.numpy()) if sparse else v.numpy()
 
 # %% ../nbs/15_loaders.ipynb #6b8b0be8
 def _from_arrays(d):
-    "A dict of NumPy arrays (nested dicts too) as tensors sharing their memory."
-    return {k: _from_arrays(v) if isinstance(v, dict) else torch.from_numpy(v) for k, v in d.items()}
+    "A dict of NumPy arrays (nested dicts too, `SparseArray`s made whole) as tensors sharing their memory."
+    return {k: _from_arrays(v) if isinstance(v, dict) else torch.from_numpy(v.dense() if isinstance(v, SparseArray)
+                                                                            else v) for k, v in d.items()}
+
+# %% ../nbs/15_loaders.ipynb #b9b316fc
+class SparseArray:
+    "A mostly-zero array as its shape, the flat positions of its nonzero entries and their values."
+    def __init__(self, shape:tuple, # the array's shape
+                 at:np.ndarray, # flat positions of the nonzero entries
+                 values:np.ndarray, # their values (the dtype of the whole)
+                ):
+        self.shape, self.at, self.values = tuple(shape), at, values
+
+    @classmethod
+    def of(cls, a:np.ndarray, # any array
+          ) -> 'SparseArray':
+        "The nonzero entries of `a`."
+        flat = a.reshape(-1)
+        at = np.flatnonzero(flat)
+        return cls(a.shape, at.astype(np.int32) if flat.size < 2**31 else at, flat[at])
+
+    def dense(self) -> np.ndarray:
+        "The whole array again."
+        out = np.zeros(int(np.prod(self.shape)), self.values.dtype)
+        out[self.at] = self.values
+        return out.reshape(self.shape)
 
 # %% ../nbs/15_loaders.ipynb #9836e67c
 class WorkerCollate:
@@ -354,6 +382,8 @@ def create_data_loaders(tokenized_data, # a `TokenizedData`, the design's dict o
                         prefetch_factor:Optional[int]=None, # batches each worker prepares ahead
                         multiprocessing_context=None, # e.g. 'spawn' for the workers
                         order_views_by:str='scaled_max', # with views: what groups rows (`ORDERS` or a view's name)
+                        align=None, # with views: (student view, teacher view) adds `align`, `align_mask` per batch
+                        align_words:bool=False, # with `align`: each view's word pooling too (`words`, `word_mask`)
                        ) -> Tuple[DataLoader, DataLoader]:
     "Training and validation `DataLoader`s over rows `train_indices`/`val_indices` of `tokenized_data`."
     num_workers, batch_size, val_batch_size = _loader_sizes(padding, num_workers, batch_size, val_batch_size)
@@ -362,7 +392,8 @@ def create_data_loaders(tokenized_data, # a `TokenizedData`, the design's dict o
     R, rank = distributed_info(distributed)
     train_ds, val_ds = _split_datasets(views or src, train_indices, val_indices, order_views_by, mask_prob,
                                        mask_token_id, pad_to=_pad_widths(views, src, padding),
-                                       pad_to_multiple_of=pad_to_multiple_of, weights=weights, seed=seed)
+                                       pad_to_multiple_of=pad_to_multiple_of, weights=weights, seed=seed,
+                                       **_align_options(views, align, align_words))
     train_bs, val_bs = _batch_samplers(train_ds.lengths, val_ds.lengths, val_batch_size, sort_val_by_length, seed, R,
                                        rank, batch_size=batch_size, shuffle=shuffle, group_by_length=group_by_length,
                                        mega_batch_mult=mega_batch_mult, drop_last=drop_last)
@@ -379,6 +410,14 @@ def _loader_sizes(padding: str, num_workers, batch_size, val_batch_size) -> tupl
     num_workers, batch_size = _whole(num_workers, 'num_workers', 0), _whole(batch_size, 'batch_size')
     val_batch_size = batch_size if val_batch_size is None else _whole(val_batch_size, 'val_batch_size')
     return num_workers, batch_size, val_batch_size
+
+# %% ../nbs/15_loaders.ipynb #3fcae053
+def _align_options(views, align, align_words: bool) -> dict:
+    "The alignment options of the views datasets (`ViewsDataset`'s `align`, `align_words`); an error without views."
+    if align is None and not align_words: return {}
+    if views is None: raise BanglaDataError("align= needs views: pass a dict of tokenized data by view name, e.g. "
+                                            "{'student': td_s, 'teacher': td_t}, with align=('student', 'teacher')")
+    return dict(align=align, align_words=align_words)
 
 # %% ../nbs/15_loaders.ipynb #840eada8
 def _views_and_source(tokenized_data) -> tuple:

@@ -11,10 +11,11 @@ import numpy as np
 from .env import BanglaDataError, tokenizers_parallelism
 from .labels import label_matrix
 from .tokenizer import backend_settings, check_max_length
-from .tokenized import TokenizedData, ids_dtype
+from .tokenized import TokenizedData, ids_dtype, span_dtype
 
 # %% auto #0
-__all__ = ['tokenize_to_data', 'distinct_texts', 'repeat_rows', 'LengthReport', 'token_length_report', 'unk_rates']
+__all__ = ['tokenize_to_data', 'distinct_texts', 'encoding_spans', 'spans_record', 'repeat_rows', 'LengthReport',
+           'token_length_report', 'unk_rates']
 
 # %% ../nbs/09_tokenize.ipynb #cbb86f76
 def tokenize_to_data(comments, # the texts
@@ -37,17 +38,19 @@ def tokenize_to_data(comments, # the texts
     unique, inverse = distinct_texts(texts)
     if progress is None: progress = len(unique) > 4 * chunk_size
     with tokenizers_parallelism(parallel):
-        flat, ulens = _encode_unique(unique, tokenizer, int(max_length), truncation, add_special_tokens, chunk_size,
-                                     progress)
+        flat, ulens, uspans = _encode_unique(unique, tokenizer, int(max_length), truncation, add_special_tokens,
+                                             chunk_size, progress)
     _check_fits(ulens, inverse, max_length)
     ids, lens = (flat, ulens) if unique is texts else repeat_rows(flat, ulens, inverse)
+    spans = uspans if uspans is None or unique is texts else repeat_rows(uspans, ulens, inverse)[0]
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     manifest = kwargs.pop('manifest', {})
     manifest.setdefault('stats', {}).update(rows=len(texts), unique_texts=len(unique), tokens=int(offsets[-1]),
                                             truncated_rows=int((lens >= max_length).sum()) if truncation else 0)
+    manifest['spans'] = spans_record(spans)
     return TokenizedData(_ids_array(ids, tokenizer), offsets, labels, tokenizer.pad_token_id, int(max_length),
-                         tokenizer.all_special_ids, tokenizer.mask_token_id, manifest=manifest, **kwargs)
+                         tokenizer.all_special_ids, tokenizer.mask_token_id, manifest=manifest, spans=spans, **kwargs)
 
 # %% ../nbs/09_tokenize.ipynb #b6b03326
 def _check_pad_token(tokenizer):
@@ -66,31 +69,56 @@ def distinct_texts(texts:list, # the texts, repeats allowed
 
 # %% ../nbs/09_tokenize.ipynb #a3d1f2f0
 def _encode_unique(texts, tokenizer, max_length, truncation, add_special_tokens, chunk_size, progress):
-    "Token ids of `texts` as (flat ids int64, lengths int64) using the Rust tokenizer in chunks."
+    ("`(flat ids int64, lengths int64, spans)` of `texts` using the Rust tokenizer in chunks; `spans` (see "
+     "`encoding_spans`) is None for a slow tokenizer.")
     from tqdm.auto import tqdm
     backend = getattr(tokenizer, 'backend_tokenizer', None)
     bar = tqdm(total=len(texts), desc='tokenizing', unit='text', disable=not progress, leave=False)
     try:
-        if backend is None:  # not a fast tokenizer: the generic call
-            return _encode_chunks(texts, chunk_size, bar, lambda t: tokenizer(t, truncation=bool(truncation),
-                max_length=max_length, add_special_tokens=add_special_tokens)['input_ids'])
-        encode = getattr(backend, 'encode_batch_fast', backend.encode_batch)
+        if backend is None:  # not a fast tokenizer: the generic call, without offsets
+            return _encode_chunks(texts, chunk_size, bar, lambda t: (tokenizer(t, truncation=bool(truncation),
+                max_length=max_length, add_special_tokens=add_special_tokens)['input_ids'], None))
+        dtype = span_dtype(max(map(len, texts), default=0))
         with backend_settings(backend, max_length, truncation, getattr(tokenizer, 'truncation_side', 'right')):
-            return _encode_chunks(texts, chunk_size, bar,
-                                  lambda t: [e.ids for e in encode(t, add_special_tokens=add_special_tokens)])
+            def encode(t):
+                encodings = backend.encode_batch(t, add_special_tokens=add_special_tokens)
+                return [e.ids for e in encodings], encoding_spans(encodings, dtype)
+            return _encode_chunks(texts, chunk_size, bar, encode)
     finally: bar.close()
 
 # %% ../nbs/09_tokenize.ipynb #a16081ac
 def _encode_chunks(texts, chunk_size: int, bar, encode) -> tuple:
-    "`(flat ids, lengths)` (int64) of `texts`, `encode`d (a list of id lists) `chunk_size` texts at a time."
-    flat, lens = [], []
+    ("`(flat ids, lengths, spans)` of `texts`, `encode`d (to a list of id lists and their spans, or None) "
+     "`chunk_size` texts at a time.")
+    flat, lens, spans = [], [], []
     for s in range(0, len(texts), chunk_size):
-        ids = encode(texts[s:s + chunk_size])
+        ids, sp = encode(texts[s:s + chunk_size])
         lens.append(np.fromiter(map(len, ids), np.int64, count=len(ids)))
         flat.append(np.fromiter(itertools.chain.from_iterable(ids), np.int64, count=int(lens[-1].sum())))
+        spans.append(sp)
         bar.update(len(ids))
-    if not flat: return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(flat), np.concatenate(lens)
+    if not flat: return np.zeros(0, np.int64), np.zeros(0, np.int64), None
+    return np.concatenate(flat), np.concatenate(lens), None if spans[0] is None else np.concatenate(spans)
+
+# %% ../nbs/09_tokenize.ipynb #f9f1ccc0
+def encoding_spans(encodings, # the Rust tokenizer's `Encoding`s (`backend_tokenizer.encode_batch`)
+                   dtype, # the spans' dtype (`span_dtype` of the longest text)
+                  ) -> np.ndarray:
+    ("The (tokens, 2) `[start, end)` character spans of `encodings`, back to back in `dtype`; the special tokens the "
+     "tokenizer added hold the dtype's largest value twice.")
+    chain = itertools.chain.from_iterable
+    n = sum(map(len, encodings))
+    spans = np.fromiter(chain(chain(e.offsets for e in encodings)), np.int64, count=2 * n).reshape(n, 2)
+    added = np.fromiter(chain(e.special_tokens_mask for e in encodings), bool, count=n)
+    spans[added & (spans[:, 0] == spans[:, 1])] = np.iinfo(dtype).max
+    return spans.astype(dtype)
+
+# %% ../nbs/09_tokenize.ipynb #b931a93a
+def spans_record(spans, # the spans `tokenize_to_data` made, or None
+                ) -> Optional[dict]:
+    "What the manifest records of the spans: their dtype and the value marking special tokens (None without spans)."
+    if spans is None: return None
+    return dict(dtype=spans.dtype.name, special=int(np.iinfo(spans.dtype).max))
 
 # %% ../nbs/09_tokenize.ipynb #a279e3c7
 def _check_fits(ulens: np.ndarray, inverse: np.ndarray, max_length: int):
@@ -102,7 +130,7 @@ def _check_fits(ulens: np.ndarray, inverse: np.ndarray, max_length: int):
                               "pass truncation=True or a larger max_length")
 
 # %% ../nbs/09_tokenize.ipynb #d3499ea6
-def repeat_rows(flat:np.ndarray, # the token ids of the distinct texts, one after another
+def repeat_rows(flat:np.ndarray, # the token ids (or spans: one row per token) of the distinct texts, one after another
                 lengths:np.ndarray, # the number of ids of each distinct text
                 inverse:np.ndarray, # for every row, its distinct text (`distinct_texts`)
                ) -> tuple:

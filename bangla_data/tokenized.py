@@ -10,7 +10,8 @@ from .env import BanglaDataError
 from .labels import label_matrix
 
 # %% auto #0
-__all__ = ['TokenizedData', 'round_up', 'PaddedGather', 'ids_dtype', 'data_fields', 'to_hf_dataset', 'from_hf_dataset']
+__all__ = ['VIRTUAL_END', 'TokenizedData', 'round_up', 'span_dtype', 'virtual_spans', 'check_spans', 'no_spans_message',
+           'PaddedGather', 'ids_dtype', 'data_fields', 'to_hf_dataset', 'from_hf_dataset']
 
 # %% ../nbs/08_tokenized.ipynb #84b6d0bc
 _KEYS = ('input_ids', 'attention_mask', 'labels')   # the design's dict keys
@@ -28,8 +29,10 @@ class TokenizedData:
                  manifest: Optional[dict] = None, # where the data came from (cache entry manifest)
                  pad_to_max_length: bool = False, # dict access pads to `max_length` (the design's layout)
                  reopen=None, # `reopen(path, pad_to_max_length, fields)` maps the cache entry again (in a worker)
+                 spans=None, # (total tokens, 2) unsigned character spans aligned with `ids` (`span_dtype`), or None
                 ):
         self.ids, self.offsets, self.labels = ids, offsets, labels
+        self.spans = check_spans(spans, len(ids))
         self.pad_token_id, self.max_length = int(pad_token_id), int(max_length)
         self.special_token_ids = np.unique(np.asarray(list(special_token_ids), dtype=np.int64))
         self.mask_token_id = None if mask_token_id is None else int(mask_token_id)
@@ -78,6 +81,15 @@ class TokenizedData:
         i %= n
         return self.ids[self.offsets[i]:self.offsets[i + 1]]
 
+    def row_spans(self, i: int, # the row (negative counts from the end)
+                 ) -> np.ndarray:
+        "The `[start, end)` character spans of row `i`'s tokens (special tokens: the dtype's largest value twice)."
+        if self.spans is None: raise BanglaDataError(no_spans_message('this TokenizedData'))
+        n = len(self)
+        if not -n <= i < n: raise IndexError(f"row {i} out of range for {n} rows")
+        i %= n
+        return self.spans[self.offsets[i]:self.offsets[i + 1]]
+
     def _width(self, lens, pad_to, pad_to_multiple_of):
         longest = int(lens.max()) if len(lens) else 0
         if pad_to is not None:
@@ -89,7 +101,8 @@ class TokenizedData:
     def padder(self) -> 'PaddedGather':
         "The shared `PaddedGather` over this data's arrays, built on first use (the loaders' hot path uses it too)."
         if self._gatherer is None:
-            self._gatherer = PaddedGather(self.ids, self.offsets, self.lengths, self.pad_token_id, self.max_length)
+            self._gatherer = PaddedGather(self.ids, self.offsets, self.lengths, self.pad_token_id, self.max_length,
+                                          self.spans)
         return self._gatherer
 
     def _rows(self, rows):
@@ -110,6 +123,16 @@ class TokenizedData:
         ids, mask = self.padder()(rows, T)
         return dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
                     labels=torch.from_numpy(np.asarray(self.labels)[rows].astype(np.float32)))
+
+    def batch_spans(self, rows, # row positions (negative counts from the end)
+                    pad_to: Optional[int] = None, # pad to exactly this width
+                    pad_to_multiple_of: Optional[int] = None, # round the width up to a multiple of this
+                   ) -> np.ndarray:
+        ("The (B, T, 2) int32 character spans of `rows`, laid out as `batch(rows)`'s `input_ids`: special tokens "
+         "and padding on virtual characters (`virtual_spans`).")
+        if self.spans is None: raise BanglaDataError(no_spans_message('this TokenizedData'))
+        rows = self._rows(rows)
+        return self.padder().spans(rows, self._width(self.lengths[rows], pad_to, pad_to_multiple_of))
 
     def _full_width(self):
         return self.max_length if self.pad_to_max_length else self._width(self.lengths, None, None)
@@ -147,7 +170,7 @@ class TokenizedData:
     def padded_to_max_length(self, flag: bool = True) -> 'TokenizedData':
         "A view of the same arrays whose dict access pads to `max_length` (the design's layout) when `flag`."
         new = TokenizedData(self.ids, self.offsets, self.labels, self.pad_token_id, self.max_length,
-                            self.special_token_ids, self.mask_token_id, self.manifest, flag, self.reopen)
+                            self.special_token_ids, self.mask_token_id, self.manifest, flag, self.reopen, self.spans)
         new._lengths, new._gatherer, new.cache_info = self._lengths, self._gatherer, self.cache_info
         return new
 
@@ -160,7 +183,7 @@ class TokenizedData:
         return (TokenizedData,
                 (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
                                 self.max_length, self.special_token_ids, self.mask_token_id, self.manifest,
-                 self.pad_to_max_length))
+                 self.pad_to_max_length, None, None if self.spans is None else np.asarray(self.spans)))
 
     def fields(self) -> dict:
         ("What this data is built from besides its arrays (pad, mask and special ids, `max_length`), as "
@@ -169,13 +192,14 @@ class TokenizedData:
 
     @property
     def nbytes(self) -> int:
-        "Bytes held by the stored arrays (ids, offsets, labels)."
-        return int(self.ids.nbytes + self.offsets.nbytes + self.labels.nbytes)
+        "Bytes held by the stored arrays (ids, offsets, labels and spans)."
+        return int(self.ids.nbytes + self.offsets.nbytes + self.labels.nbytes + getattr(self.spans, 'nbytes', 0))
 
     def __repr__(self):
         lens = self.lengths
         return (f"TokenizedData({len(self):,} rows × {self.labels.shape[1]} labels, {int(lens.sum()):,} tokens "
-                f"({self.ids.dtype}), longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, "
+                f"({self.ids.dtype}{', ' + str(self.spans.dtype) + ' spans' if self.spans is not None else ''}), "
+                f"longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, "
                 f"{self.nbytes/1e6:.2f} MB)")
 
 # %% ../nbs/08_tokenized.ipynb #4279e4ca
@@ -185,11 +209,58 @@ def round_up(n:int, # a width
     "`n` rounded up to a multiple of `multiple` (unchanged when `multiple` is falsy)."
     return n if not multiple else -(-n // multiple) * multiple
 
+# %% ../nbs/08_tokenized.ipynb #5258b9fe
+VIRTUAL_END = 1 << 23   # special tokens at a row's end cover virtual characters just below this, padding sits on it
+
+def span_dtype(longest_text:int, # the number of characters of the longest text
+              ) -> np.dtype:
+    "The dtype of character spans: `uint16` if every text is shorter than 65,535 characters, else `uint32`."
+    if longest_text < np.iinfo(np.uint16).max: return np.dtype(np.uint16)
+    if longest_text < VIRTUAL_END // 2: return np.dtype(np.uint32)
+    raise BanglaDataError(f"a text of {longest_text:,} characters is too long to record its token spans (at most "
+                          f"{VIRTUAL_END // 2 - 1:,})")
+
+# %% ../nbs/08_tokenized.ipynb #cead0cc7
+def virtual_spans(lengths, # (B,) row lengths in tokens
+                  T:int, # the batch width
+                 ) -> np.ndarray:
+    ("(B, `T`, 2) int32 spans of the virtual characters a special token at each position would cover: character "
+     "`k - VIRTUAL_END` `k` tokens from the start, `VIRTUAL_END - 1 - k` `k` from the end (the nearer end); padding "
+     "(VIRTUAL_END, VIRTUAL_END).")
+    pos, n = np.arange(T, dtype=np.int64), np.asarray(lengths, dtype=np.int64)[:, None]
+    start = np.where(2 * pos < n - 1, pos - VIRTUAL_END, VIRTUAL_END - n + pos)   # from the end: k = n - 1 - pos
+    start = np.where(pos < n, start, VIRTUAL_END)
+    return np.stack([start, np.where(pos < n, start + 1, VIRTUAL_END)], axis=-1).astype(np.int32)
+
+# %% ../nbs/08_tokenized.ipynb #7a54cf03
+def check_spans(spans, # (total tokens, 2) character spans, or None
+                n_tokens:int, # the number of token ids they must match
+               ):
+    "`spans` if they are None or an unsigned (`n_tokens`, 2) array; else a `BanglaDataError` saying what they are."
+    if spans is None: return None
+    shape, kind = getattr(spans, 'shape', None), getattr(getattr(spans, 'dtype', None), 'kind', None)
+    if shape != (n_tokens, 2) or kind != 'u':
+        raise BanglaDataError(f"spans must be an unsigned integer array of shape ({n_tokens}, 2), one [start, end) "
+                              f"per token id (see span_dtype); got {type(spans).__name__} of shape {shape}")
+    return spans
+
+# %% ../nbs/08_tokenized.ipynb #2e8a69d6
+def no_spans_message(what:str, # what lacks them, e.g. "view 'student'"
+                    ) -> str:
+    "What to say when data has no character spans: why that happens and how to get them."
+    return (f"{what} has no character spans (token offsets): it was tokenized by a slow (Python) tokenizer, read "
+            "from a cache entry written before spans were stored, or built without them (from_lists, the design's "
+            "dict). Tokenize with a fast tokenizer through get_or_create_tokenized_dataset or tokenize_to_data")
+
 # %% ../nbs/08_tokenized.ipynb #a267a613
 class PaddedGather:
-    "Right-padded int64 ids and mask for rows of flat `ids`/`offsets`, in one vectorized gather; holds arrays only."
-    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int):
+    ("Right-padded int64 ids and mask (and int32 character spans) for rows of flat `ids`/`offsets`, in one "
+     "vectorized gather; holds arrays only.")
+    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int, spans=None):
         self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
+        self.char_spans = None if spans is None else np.asarray(spans)
+        self.special = None if spans is None else np.iinfo(self.char_spans.dtype).max   # a special token's span
+        self._virtual = None
         self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)],
                                   axis=1)
         # wider batches compute their mask (table ≤ 8 MB)
@@ -197,19 +268,45 @@ class PaddedGather:
         # row l: mask of l tokens
         self.masks = (self.pos[None, :] < np.arange(len(self.pos) + 1)[:, None]).astype(np.int64)
 
-    def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None):
-        ("(ids, mask), both int64 (B, T), for valid non-negative `rows`; T is `pad_to` or the longest row "
-         "rounded up. No checks.")
+    def __call__(self, rows: np.ndarray, pad_to: Optional[int] = None, pad_to_multiple_of: Optional[int] = None,
+                 spans: bool = False):
+        ("(ids, mask), both int64 (B, T), for valid non-negative `rows`, and with `spans` their (B, T, 2) int32 "
+         "character spans (`spans`); T is `pad_to` or the longest row rounded up. No checks.")
         sl = self.start_len[rows]
         T = pad_to or round_up(int(sl[:, 1].max()) if len(sl) else 0, pad_to_multiple_of)
         pos = self.pos[:T] if T <= len(self.pos) else np.arange(T, dtype=np.int64)
         mask = self.masks[sl[:, 1], :T] if T <= len(self.pos) else (pos < sl[:, 1:]).astype(np.int64)
-        if not self.ids.size: return np.full(mask.shape, self.pad_token_id, dtype=np.int64), mask
-        g = np.take(self.ids, sl[:, :1] + pos, mode='clip')   # positions past a row's end are masked next
+        idx = sl[:, :1] + pos                                 # positions past a row's end are masked next
+        out = (self._ids(idx, mask), mask)
+        return out + (self._spans(sl, idx, pos, mask),) if spans else out
+
+    def _ids(self, idx, mask):
+        "The ids at `idx` (B, T), padding where `mask` is 0."
+        if not self.ids.size: return np.full(mask.shape, self.pad_token_id, dtype=np.int64)
+        g = np.take(self.ids, idx, mode='clip')
         if self.pad_token_id == 0:
             g *= mask.astype(g.dtype, copy=False)
-            return g.astype(np.int64, copy=False), mask
-        return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False), mask
+            return g.astype(np.int64, copy=False)
+        return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False)
+
+    def spans(self, rows: np.ndarray, T: int) -> np.ndarray:
+        ("(B, `T`, 2) int32 character spans of valid `rows`, laid out as `__call__` lays out the ids: special tokens "
+         "and padding on virtual characters (`virtual_spans`). No checks.")
+        return self(rows, pad_to=T, spans=True)[2]
+
+    def _spans(self, sl, idx, pos, mask):
+        "The spans at `idx` (B, T), special tokens and padding (where `mask` is 0) on their `virtual_spans`."
+        T = idx.shape[1]
+        virtual = self.virtual()[sl[:, 1], :T] if T <= len(self.pos) else virtual_spans(sl[:, 1], T)
+        if not self.char_spans.size: return virtual
+        g = np.take(self.char_spans, idx, axis=0, mode='clip')
+        return np.where(((g[..., 0] == self.special) | (mask == 0))[..., None], virtual, g)
+
+    def virtual(self) -> np.ndarray:
+        "The table of `virtual_spans` for every row length and position up to the mask table's width, built once."
+        if self._virtual is None:
+            self._virtual = virtual_spans(np.arange(len(self.pos) + 1), len(self.pos))
+        return self._virtual
 
 # %% ../nbs/08_tokenized.ipynb #05ea8735
 def ids_dtype(max_id:int, # the largest token id to store

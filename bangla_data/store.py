@@ -4,22 +4,23 @@
 
 # %% ../nbs/10_store.ipynb #4e851cfd
 from __future__ import annotations
-import datetime, errno, functools, hashlib, json, os, re, shutil, stat, tempfile, time, warnings
+import datetime, errno, functools, hashlib, json, os, re, shutil, stat, tempfile, time, tokenize, warnings
 from pathlib import Path
 from typing import Optional
 import numpy as np
 from .env import BanglaDataError
 from .fingerprint import Hasher
-from .tokenized import TokenizedData, data_fields
+from .tokenized import TokenizedData, PackedSpans, check_spans, data_fields
 
 # %% auto #0
-__all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'TRUSTED_CACHE_ENV', 'OWN_DIR', 'STALE_SECONDS', 'RECORD_FORMAT',
-           'default_cache_dir', 'get_cache_filename', 'trusted_cache_dirs', 'trust_cache_dir', 'shared_cache',
-           'stat_problem', 'check_trusted', 'CorruptEntry', 'Untrusted', 'UntrustedCacheWarning', 'TrustedDir',
-           'load_npy', 'current_umask', 'new_mode', 'make_dirs', 'own_cache_dir', 'read_places', 'write_place',
-           'write_entry', 'write_npy', 'open_entry', 'reopen_entry', 'entry_names', 'entry_bytes', 'checksum',
-           'discard', 'write_atomic', 'find_entry', 'lock_entry', 'leftover', 'sweep', 'write_record', 'read_record',
-           'record_path', 'cached_record', 'list_cache_entries', 'cache_names', 'clear_cache', 'record_dirs']
+__all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'SPAN_ARRAYS', 'TRUSTED_CACHE_ENV', 'OWN_DIR', 'STALE_SECONDS',
+           'RECORD_FORMAT', 'default_cache_dir', 'get_cache_filename', 'trusted_cache_dirs', 'trust_cache_dir',
+           'shared_cache', 'stat_problem', 'check_trusted', 'CorruptEntry', 'Untrusted', 'UntrustedCacheWarning',
+           'TrustedDir', 'load_npy', 'current_umask', 'new_mode', 'make_dirs', 'own_cache_dir', 'read_places',
+           'write_place', 'write_entry', 'entry_arrays', 'write_npy', 'open_entry', 'reopen_entry', 'entry_names',
+           'entry_bytes', 'checksum', 'discard', 'write_atomic', 'find_entry', 'lock_entry', 'leftover', 'sweep',
+           'write_record', 'read_record', 'record_path', 'cached_record', 'list_cache_entries', 'cache_names',
+           'clear_cache', 'record_dirs']
 
 # %% ../nbs/10_store.ipynb #ad59d4d6
 def default_cache_dir() -> Path:
@@ -53,9 +54,11 @@ def _safe_name(name) -> str:
 
 # %% ../nbs/10_store.ipynb #b274bb6f
 FORMAT = 'bangla_data.tokenized'  # the manifest's `format`
-FORMAT_VERSION = 2                # 2: xxh3-128 keys and checksums (1 was SHA-256); older entries are misses
+FORMAT_VERSION = 3                # 3: token character spans (span_codes/span_exceptions.npy); 2: xxh3-128 keys and
+                                  # checksums (1 was SHA-256); older entries are misses
 MANIFEST = 'manifest.json'
 ARRAYS = ('ids', 'offsets', 'labels')
+SPAN_ARRAYS = ('span_codes', 'span_exceptions')   # stored when the data has spans (`PackedSpans`: a fast tokenizer's)
 
 # %% ../nbs/10_store.ipynb #f5ec21bc
 TRUSTED_CACHE_ENV = 'BANGLA_DATA_TRUSTED_CACHE'   # the directories shared with people you trust (os.pathsep-separated)
@@ -221,7 +224,9 @@ def load_npy(f, # a `.npy` file opened for binary reading (e.g. by `TrustedDir.o
     version = np.lib.format.read_magic(f)
     if version not in ((1, 0), (2, 0)): raise ValueError(f"npy format version {version} is not supported")
     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    shape, fortran, dtype = read_header(f)
+    try: shape, fortran, dtype = read_header(f)
+    except (SyntaxError, ArithmeticError, LookupError, TypeError, tokenize.TokenError) as e:   # a damaged header
+        raise ValueError(f"its header is damaged ({type(e).__name__}: {e})") from None
     if dtype.hasobject: raise ValueError("it holds Python objects (a pickle), which are never loaded")
     if mmap and int(np.prod(shape)):
         return np.memmap(f, dtype=dtype, mode='r', offset=f.tell(), shape=shape, order='F' if fortran else 'C')
@@ -320,7 +325,7 @@ def write_entry(path, # where the entry directory goes
                                       path)
     tmp = tempfile.mkdtemp(prefix=f'.tmp-{os.getpid()}-', suffix='-' + os.path.basename(path), dir=parent)
     try:
-        arrays = {name: _write_array(tmp, name, getattr(data, name), shared) for name in ARRAYS}
+        arrays = {name: _write_array(tmp, name, a, shared) for name, a in entry_arrays(data).items()}
         with open(os.path.join(tmp, MANIFEST), 'x', encoding='utf-8') as f:
             json.dump({**manifest, 'arrays': arrays}, f, ensure_ascii=False, indent=1)
             f.flush(); os.fchmod(f.fileno(), new_mode(False, shared)); os.fsync(f.fileno())
@@ -339,6 +344,20 @@ def _write_array(directory, name:str, a, shared:bool) -> dict:
     a = np.ascontiguousarray(a)
     write_npy(os.path.join(directory, name + '.npy'), a, new_mode(False, shared))
     return dict(file=name + '.npy', dtype=a.dtype.str, shape=list(a.shape), checksum=checksum(a))
+
+# %% ../nbs/10_store.ipynb #f10c4e11
+def entry_arrays(data:TokenizedData, # what goes into the entry
+                ) -> dict:
+    "The arrays an entry holds, by name: `ARRAYS`, and `SPAN_ARRAYS` when `data` has character spans."
+    out = {name: getattr(data, name) for name in ARRAYS}
+    if data.spans is not None: out.update(zip(SPAN_ARRAYS, data.spans))
+    return out
+
+# %% ../nbs/10_store.ipynb #d2da65c9
+def _entry_spans(d:TrustedDir, m:dict, verify:bool):
+    "The entry's `PackedSpans` (mapped, checked against the manifest like its other arrays), or None if it has none."
+    if SPAN_ARRAYS[0] not in m['arrays']: return None
+    return PackedSpans(*(_entry_array(d, name, m['arrays'][name], verify) for name in SPAN_ARRAYS))
 
 # %% ../nbs/10_store.ipynb #277dae84
 def write_npy(path, # a file that does not exist yet (in a temporary directory being filled)
@@ -364,7 +383,8 @@ def open_entry(path, # the entry's directory
         with TrustedDir(os.path.dirname(path), os.path.basename(path)) as d:
             m = _read_manifest(d, key, expect)
             ids, offsets, labels = (_entry_array(d, name, m['arrays'][name], verify) for name in ARRAYS)
-        return _mapped(path, m, ids, offsets, labels, verify, pad_to_max_length)
+            spans = _entry_spans(d, m, verify)
+        return _mapped(path, m, ids, offsets, labels, verify, pad_to_max_length, spans)
     except FileNotFoundError: raise CorruptEntry('not a cache entry directory') from None
     except OSError as e: raise CorruptEntry(f'it cannot be read ({e})') from None
     except (KeyError, TypeError, IndexError, AttributeError,
@@ -402,7 +422,7 @@ def _entry_array(d:TrustedDir, name:str, spec:dict, verify:bool) -> np.ndarray:
     return a
 
 # %% ../nbs/10_store.ipynb #2b77804e
-def _mapped(path:str, m:dict, ids, offsets, labels, verify:bool, pad_to_max_length:bool) -> TokenizedData:
+def _mapped(path:str, m:dict, ids, offsets, labels, verify:bool, pad_to_max_length:bool, spans=None) -> TokenizedData:
     "The entry's `TokenizedData`, once its arrays agree with each other (and its offsets with `max_length`)."
     n = len(offsets) - 1
     if (ids.ndim != 1 or offsets.ndim != 1 or offsets.dtype != np.int64 or n < 0 or labels.ndim != 2
@@ -410,9 +430,11 @@ def _mapped(path:str, m:dict, ids, offsets, labels, verify:bool, pad_to_max_leng
         raise CorruptEntry('its arrays are inconsistent')
     if verify and n and (np.diff(offsets).min() < 0 or np.diff(offsets).max() > m['max_length']):
         raise CorruptEntry('its offsets are inconsistent')
+    try: spans = check_spans(spans, offsets, len(ids))
+    except BanglaDataError: raise CorruptEntry('its spans are inconsistent with its ids') from None
     return TokenizedData(ids, offsets, labels, m['pad_token_id'], m['max_length'], m['special_token_ids'],
                          m['mask_token_id'], manifest={**m, 'path': path}, pad_to_max_length=pad_to_max_length,
-                         reopen=reopen_entry)
+                         reopen=reopen_entry, spans=spans)
 
 # %% ../nbs/10_store.ipynb #b9152f7f
 def reopen_entry(path, # the entry's directory

@@ -11,11 +11,12 @@ import numpy as np
 from .env import BanglaDataError, tokenizers_parallelism
 from .labels import label_matrix
 from .tokenizer import backend_settings, check_max_length
-from .tokenized import TokenizedData, ids_dtype, span_dtype
+from .tokenized import (TokenizedData, ids_dtype, PackedSpans, pack_spans, check_span_text_length,
+                                   SPAN_EXCEPTION)
 
 # %% auto #0
-__all__ = ['tokenize_to_data', 'distinct_texts', 'encoding_spans', 'spans_record', 'repeat_rows', 'LengthReport',
-           'token_length_report', 'unk_rates']
+__all__ = ['tokenize_to_data', 'distinct_texts', 'encoding_spans', 'concat_spans', 'spans_record', 'repeat_rows', 'repeat_spans',
+           'LengthReport', 'token_length_report', 'unk_rates']
 
 # %% ../nbs/09_tokenize.ipynb #cbb86f76
 def tokenize_to_data(comments, # the texts
@@ -42,7 +43,7 @@ def tokenize_to_data(comments, # the texts
                                              chunk_size, progress)
     _check_fits(ulens, inverse, max_length)
     ids, lens = (flat, ulens) if unique is texts else repeat_rows(flat, ulens, inverse)
-    spans = uspans if uspans is None or unique is texts else repeat_rows(uspans, ulens, inverse)[0]
+    spans = uspans if uspans is None or unique is texts else repeat_spans(uspans, ulens, inverse)
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lens, out=offsets[1:])
     manifest = kwargs.pop('manifest', {})
@@ -78,11 +79,12 @@ def _encode_unique(texts, tokenizer, max_length, truncation, add_special_tokens,
         if backend is None:  # not a fast tokenizer: the generic call, without offsets
             return _encode_chunks(texts, chunk_size, bar, lambda t: (tokenizer(t, truncation=bool(truncation),
                 max_length=max_length, add_special_tokens=add_special_tokens)['input_ids'], None))
-        dtype = span_dtype(max(map(len, texts), default=0))
+        check_span_text_length(max(map(len, texts), default=0))
         with backend_settings(backend, max_length, truncation, getattr(tokenizer, 'truncation_side', 'right')):
             def encode(t):
                 encodings = backend.encode_batch(t, add_special_tokens=add_special_tokens)
-                return [e.ids for e in encodings], encoding_spans(encodings, dtype)
+                ids = [e.ids for e in encodings]
+                return ids, pack_spans(encoding_spans(encodings), np.cumsum([0, *map(len, ids)]))
             return _encode_chunks(texts, chunk_size, bar, encode)
     finally: bar.close()
 
@@ -98,27 +100,34 @@ def _encode_chunks(texts, chunk_size: int, bar, encode) -> tuple:
         spans.append(sp)
         bar.update(len(ids))
     if not flat: return np.zeros(0, np.int64), np.zeros(0, np.int64), None
-    return np.concatenate(flat), np.concatenate(lens), None if spans[0] is None else np.concatenate(spans)
+    return np.concatenate(flat), np.concatenate(lens), None if spans[0] is None else concat_spans(spans)
 
 # %% ../nbs/09_tokenize.ipynb #f9f1ccc0
 def encoding_spans(encodings, # the Rust tokenizer's `Encoding`s (`backend_tokenizer.encode_batch`)
-                   dtype, # the spans' dtype (`span_dtype` of the longest text)
                   ) -> np.ndarray:
-    ("The (tokens, 2) `[start, end)` character spans of `encodings`, back to back in `dtype`; the special tokens the "
-     "tokenizer added hold the dtype's largest value twice.")
+    ("The (tokens, 2) int64 `[start, end)` character spans of `encodings`, back to back; the special tokens the "
+     "tokenizer added are (-1, -1).")
     chain = itertools.chain.from_iterable
     n = sum(map(len, encodings))
     spans = np.fromiter(chain(chain(e.offsets for e in encodings)), np.int64, count=2 * n).reshape(n, 2)
     added = np.fromiter(chain(e.special_tokens_mask for e in encodings), bool, count=n)
-    spans[added & (spans[:, 0] == spans[:, 1])] = np.iinfo(dtype).max
-    return spans.astype(dtype)
+    spans[added & (spans[:, 0] == spans[:, 1])] = -1
+    return spans
 
 # %% ../nbs/09_tokenize.ipynb #b931a93a
-def spans_record(spans, # the spans `tokenize_to_data` made, or None
+def concat_spans(parts:list, # `PackedSpans` of consecutive chunks of tokens
+                ) -> PackedSpans:
+    "The `PackedSpans` of the chunks' tokens back to back (each chunk's exception positions moved by what precedes it)."
+    starts = np.cumsum([0] + [len(p.codes) for p in parts[:-1]])
+    return PackedSpans(np.concatenate([p.codes for p in parts]),
+                       np.concatenate([p.exceptions + [s, 0, 0] for p, s in zip(parts, starts)]).astype(np.int64))
+
+# %% ../nbs/09_tokenize.ipynb #a771892a
+def spans_record(spans, # the `PackedSpans` `tokenize_to_data` made, or None
                 ) -> Optional[dict]:
-    "What the manifest records of the spans: their dtype and the value marking special tokens (None without spans)."
+    "What the manifest records of the spans: how they are packed and how many tokens did not fit (None without spans)."
     if spans is None: return None
-    return dict(dtype=spans.dtype.name, special=int(np.iinfo(spans.dtype).max))
+    return dict(packing='gap*32+length uint8', exceptions=len(spans.exceptions))
 
 # %% ../nbs/09_tokenize.ipynb #a279e3c7
 def _check_fits(ulens: np.ndarray, inverse: np.ndarray, max_length: int):
@@ -140,6 +149,19 @@ def repeat_rows(flat:np.ndarray, # the token ids (or spans: one row per token) o
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
     ids = flat[np.repeat(ustarts[inverse] - starts, lens) + np.arange(int(lens.sum()), dtype=np.int64)]
     return ids, lens
+
+# %% ../nbs/09_tokenize.ipynb #cb978f6f
+def repeat_spans(packed:PackedSpans, # the spans of the distinct texts' tokens, one text after another
+                 lengths:np.ndarray, # the number of tokens of each distinct text
+                 inverse:np.ndarray, # for every row, its distinct text (`distinct_texts`)
+                ) -> PackedSpans:
+    "The spans of every row: its distinct text's (`repeat_rows` for the codes and the exceptions' positions)."
+    codes, _ = repeat_rows(packed.codes, lengths, inverse)
+    at = np.flatnonzero(codes == SPAN_EXCEPTION)
+    if not len(at): return PackedSpans(codes, np.zeros((0, 3), np.int64))
+    where, _ = repeat_rows(np.arange(len(packed.codes)), lengths, inverse)   # each token's place among the distinct
+    e = packed.exceptions[np.searchsorted(packed.exceptions[:, 0], where[at])]
+    return PackedSpans(codes, np.stack([at, e[:, 1], e[:, 2]], axis=1))
 
 # %% ../nbs/09_tokenize.ipynb #2e0fa428
 def _vocab_max_id(tokenizer) -> int:

@@ -4,13 +4,14 @@
 
 # %% ../nbs/08_tokenized.ipynb #6b78511f
 from __future__ import annotations
-from typing import Optional
+from typing import NamedTuple, Optional
 import numpy as np
 from .env import BanglaDataError
 from .labels import label_matrix
 
 # %% auto #0
-__all__ = ['VIRTUAL_END', 'TokenizedData', 'round_up', 'span_dtype', 'virtual_spans', 'check_spans', 'no_spans_message',
+__all__ = ['VIRTUAL_END', 'SPAN_SPECIAL', 'SPAN_EXCEPTION', 'TokenizedData', 'round_up', 'PackedSpans', 'pack_spans',
+           'unpack_spans', 'decode_codes', 'check_span_text_length', 'virtual_spans', 'check_spans', 'no_spans_message',
            'PaddedGather', 'ids_dtype', 'data_fields', 'to_hf_dataset', 'from_hf_dataset']
 
 # %% ../nbs/08_tokenized.ipynb #84b6d0bc
@@ -29,10 +30,10 @@ class TokenizedData:
                  manifest: Optional[dict] = None, # where the data came from (cache entry manifest)
                  pad_to_max_length: bool = False, # dict access pads to `max_length` (the design's layout)
                  reopen=None, # `reopen(path, pad_to_max_length, fields)` maps the cache entry again (in a worker)
-                 spans=None, # (total tokens, 2) unsigned character spans aligned with `ids` (`span_dtype`), or None
+                 spans=None, # character spans aligned with `ids`: `PackedSpans`, (total tokens, 2) ints (-1: added), or None
                 ):
         self.ids, self.offsets, self.labels = ids, offsets, labels
-        self.spans = check_spans(spans, len(ids))
+        self.spans = check_spans(spans, offsets, len(ids))
         self.pad_token_id, self.max_length = int(pad_token_id), int(max_length)
         self.special_token_ids = np.unique(np.asarray(list(special_token_ids), dtype=np.int64))
         self.mask_token_id = None if mask_token_id is None else int(mask_token_id)
@@ -83,12 +84,12 @@ class TokenizedData:
 
     def row_spans(self, i: int, # the row (negative counts from the end)
                  ) -> np.ndarray:
-        "The `[start, end)` character spans of row `i`'s tokens (special tokens: the dtype's largest value twice)."
+        "The (tokens, 2) int64 `[start, end)` character spans of row `i`'s tokens (added special tokens: -1, -1)."
         if self.spans is None: raise BanglaDataError(no_spans_message('this TokenizedData'))
         n = len(self)
         if not -n <= i < n: raise IndexError(f"row {i} out of range for {n} rows")
         i %= n
-        return self.spans[self.offsets[i]:self.offsets[i + 1]]
+        return self.padder().spans(np.array([i]), int(self.lengths[i]), virtual=False)[0]
 
     def _width(self, lens, pad_to, pad_to_multiple_of):
         longest = int(lens.max()) if len(lens) else 0
@@ -183,7 +184,7 @@ class TokenizedData:
         return (TokenizedData,
                 (np.asarray(self.ids), np.asarray(self.offsets), np.asarray(self.labels), self.pad_token_id,
                                 self.max_length, self.special_token_ids, self.mask_token_id, self.manifest,
-                 self.pad_to_max_length, None, None if self.spans is None else np.asarray(self.spans)))
+                 self.pad_to_max_length, None, None if self.spans is None else PackedSpans(*map(np.asarray, self.spans))))
 
     def fields(self) -> dict:
         ("What this data is built from besides its arrays (pad, mask and special ids, `max_length`), as "
@@ -193,12 +194,13 @@ class TokenizedData:
     @property
     def nbytes(self) -> int:
         "Bytes held by the stored arrays (ids, offsets, labels and spans)."
-        return int(self.ids.nbytes + self.offsets.nbytes + self.labels.nbytes + getattr(self.spans, 'nbytes', 0))
+        return int(self.ids.nbytes + self.offsets.nbytes + self.labels.nbytes
+                   + (0 if self.spans is None else self.spans.nbytes))
 
     def __repr__(self):
         lens = self.lengths
         return (f"TokenizedData({len(self):,} rows × {self.labels.shape[1]} labels, {int(lens.sum()):,} tokens "
-                f"({self.ids.dtype}{', ' + str(self.spans.dtype) + ' spans' if self.spans is not None else ''}), "
+                f"({self.ids.dtype}{', with spans' if self.spans is not None else ''}), "
                 f"longest {int(lens.max()) if len(lens) else 0}/{self.max_length}, "
                 f"{self.nbytes/1e6:.2f} MB)")
 
@@ -211,12 +213,68 @@ def round_up(n:int, # a width
 
 # %% ../nbs/08_tokenized.ipynb #5258b9fe
 VIRTUAL_END = 1 << 23   # special tokens at a row's end cover virtual characters just below this, padding sits on it
+SPAN_SPECIAL, SPAN_EXCEPTION = 224, 225   # the codes of an added special token and of a token kept in `exceptions`
 
-def span_dtype(longest_text:int, # the number of characters of the longest text
-              ) -> np.dtype:
-    "The dtype of character spans: `uint16` if every text is shorter than 65,535 characters, else `uint32`."
-    if longest_text < np.iinfo(np.uint16).max: return np.dtype(np.uint16)
-    if longest_text < VIRTUAL_END // 2: return np.dtype(np.uint32)
+class PackedSpans(NamedTuple):
+    "Character spans at one byte a token: `codes` (`gap * 32 + length`, or a marker) and the tokens that do not fit."
+    codes: np.ndarray       # (tokens,) uint8: gap * 32 + length (gap 0-6, length 0-31), SPAN_SPECIAL or SPAN_EXCEPTION
+    exceptions: np.ndarray  # (k, 3) int64: position, gap, length of each token coded SPAN_EXCEPTION, by position
+
+    @property
+    def nbytes(self) -> int: return int(self.codes.nbytes + self.exceptions.nbytes)
+
+# %% ../nbs/08_tokenized.ipynb #b71cafcf
+def pack_spans(spans, # (tokens, 2) int `[start, end)` per token; the added special tokens (-1, -1)
+               offsets, # (N+1,) row `i` is tokens `offsets[i]:offsets[i+1]`
+              ) -> PackedSpans:
+    "`spans` at one byte a token: each token's gap after the previous text token of its row and its length."
+    s, starts = np.asarray(spans, dtype=np.int64).reshape(-1, 2), _row_starts(offsets)
+    special = s[:, 0] < 0
+    text = np.where(special, -1, np.arange(len(s)))
+    prev = np.r_[-1, np.maximum.accumulate(text)[:-1]] if len(s) else text   # the previous text token (any row)
+    prev_end = np.where(prev >= starts, s[np.maximum(prev, 0), 1], 0)
+    gap, length = s[:, 0] - prev_end, s[:, 1] - s[:, 0]
+    fits = (gap >= 0) & (gap <= 6) & (length >= 0) & (length <= 31)
+    codes = np.where(special, SPAN_SPECIAL, np.where(fits, gap * 32 + length, SPAN_EXCEPTION)).astype(np.uint8)
+    out = np.flatnonzero(~special & ~fits)
+    return PackedSpans(codes, np.stack([out, gap[out], length[out]], axis=1).astype(np.int64))
+
+# %% ../nbs/08_tokenized.ipynb #c6e4fe54
+def _row_starts(offsets) -> np.ndarray:
+    "For every token, the position of its row's first token."
+    o = np.asarray(offsets, dtype=np.int64)
+    return np.repeat(o[:-1], np.diff(o))
+
+# %% ../nbs/08_tokenized.ipynb #b3cd69d0
+def unpack_spans(packed:PackedSpans, # what `pack_spans` made
+                 offsets, # (N+1,) the rows' offsets it was made with
+                ) -> np.ndarray:
+    "The (tokens, 2) int64 `[start, end)` spans `packed` holds, the added special tokens (-1, -1)."
+    gap, length, special = decode_codes(packed, np.arange(len(packed.codes)))
+    end = np.cumsum(gap + length)
+    before = np.r_[0, end][_row_starts(offsets)]                # what the rows before this one add up to
+    end -= before
+    return np.where(special[:, None], -1, np.stack([end - length, end], axis=1))
+
+# %% ../nbs/08_tokenized.ipynb #5f071a14
+def decode_codes(packed:PackedSpans, # the spans
+                 idx, # token positions (any shape)
+                ) -> tuple:
+    "`(gap, length, special)` of the tokens at `idx`: int64 gap and length (0 for special tokens) and bool special."
+    c = np.take(packed.codes, idx, mode='clip')
+    gap, length, special = (c >> 5).astype(np.int64), (c & 31).astype(np.int64), c == SPAN_SPECIAL
+    gap[special] = 0
+    out = c == SPAN_EXCEPTION
+    if out.any():
+        e = packed.exceptions[np.searchsorted(packed.exceptions[:, 0], np.asarray(idx)[out])]
+        gap[out], length[out] = e[:, 1], e[:, 2]
+    return gap, length, special
+
+# %% ../nbs/08_tokenized.ipynb #b2d8e68a
+def check_span_text_length(longest_text:int, # the number of characters of the longest text
+                          ) -> int:
+    "`longest_text`, if its token spans can be recorded (shorter than `VIRTUAL_END // 2`); else a `BanglaDataError`."
+    if longest_text < VIRTUAL_END // 2: return longest_text
     raise BanglaDataError(f"a text of {longest_text:,} characters is too long to record its token spans (at most "
                           f"{VIRTUAL_END // 2 - 1:,})")
 
@@ -233,16 +291,32 @@ def virtual_spans(lengths, # (B,) row lengths in tokens
     return np.stack([start, np.where(pos < n, start + 1, VIRTUAL_END)], axis=-1).astype(np.int32)
 
 # %% ../nbs/08_tokenized.ipynb #7a54cf03
-def check_spans(spans, # (total tokens, 2) character spans, or None
+def check_spans(spans, # `PackedSpans`, (tokens, 2) int spans (added special tokens -1), or None
+                offsets, # (N+1,) the rows' offsets into the tokens
                 n_tokens:int, # the number of token ids they must match
-               ):
-    "`spans` if they are None or an unsigned (`n_tokens`, 2) array; else a `BanglaDataError` saying what they are."
+               ) -> Optional[PackedSpans]:
+    "`spans` as `PackedSpans` that match `n_tokens` (packing plain spans), or None; else a `BanglaDataError`."
     if spans is None: return None
-    shape, kind = getattr(spans, 'shape', None), getattr(getattr(spans, 'dtype', None), 'kind', None)
-    if shape != (n_tokens, 2) or kind != 'u':
-        raise BanglaDataError(f"spans must be an unsigned integer array of shape ({n_tokens}, 2), one [start, end) "
-                              f"per token id (see span_dtype); got {type(spans).__name__} of shape {shape}")
-    return spans
+    if not isinstance(spans, PackedSpans):
+        a = np.asarray(spans)
+        if a.shape != (n_tokens, 2) or a.dtype.kind not in 'iu':
+            raise BanglaDataError(f"spans must be PackedSpans or an integer array of shape ({n_tokens}, 2), one "
+                                  f"[start, end) per token id; got {type(spans).__name__} of shape {a.shape}")
+        return pack_spans(a, offsets)
+    return _checked_packed(spans, n_tokens)
+
+# %% ../nbs/08_tokenized.ipynb #47905efe
+def _checked_packed(p: PackedSpans, n_tokens: int) -> PackedSpans:
+    "`p` if its codes are one byte per token and its exceptions are exactly the tokens coded `SPAN_EXCEPTION`."
+    c, e = p.codes, p.exceptions
+    ok = c.shape == (n_tokens,) and c.dtype == np.uint8 and e.ndim == 2 and e.shape[1] == 3 and e.dtype == np.int64
+    pos = e[:, 0] if ok else None
+    if ok and not (len(e) == np.count_nonzero(c == SPAN_EXCEPTION) and (np.diff(pos) > 0).all()
+                   and (len(e) == 0 or (pos[0] >= 0 and pos[-1] < n_tokens and (c[pos] == SPAN_EXCEPTION).all()))):
+        ok = False
+    if not ok: raise BanglaDataError(f"packed spans do not match {n_tokens:,} tokens: codes {c.dtype} {c.shape}, "
+                                     f"exceptions {e.dtype} {e.shape}; make them with pack_spans")
+    return p
 
 # %% ../nbs/08_tokenized.ipynb #2e8a69d6
 def no_spans_message(what:str, # what lacks them, e.g. "view 'student'"
@@ -256,10 +330,9 @@ def no_spans_message(what:str, # what lacks them, e.g. "view 'student'"
 class PaddedGather:
     ("Right-padded int64 ids and mask (and int32 character spans) for rows of flat `ids`/`offsets`, in one "
      "vectorized gather; holds arrays only.")
-    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int, spans=None):
+    def __init__(self, ids, offsets, lengths, pad_token_id: int, max_length: int, spans: Optional[PackedSpans] = None):
         self.ids, self.pad_token_id = np.asarray(ids), int(pad_token_id)
-        self.char_spans = None if spans is None else np.asarray(spans)
-        self.special = None if spans is None else np.iinfo(self.char_spans.dtype).max   # a special token's span
+        self.char_spans = None if spans is None else PackedSpans(*map(np.asarray, spans))
         self._virtual = None
         self.start_len = np.stack([np.asarray(offsets[:-1], dtype=np.int64), np.asarray(lengths, dtype=np.int64)],
                                   axis=1)
@@ -289,18 +362,24 @@ class PaddedGather:
             return g.astype(np.int64, copy=False)
         return np.where(mask.astype(bool), g, self.pad_token_id).astype(np.int64, copy=False)
 
-    def spans(self, rows: np.ndarray, T: int) -> np.ndarray:
+    def spans(self, rows: np.ndarray, T: int, virtual: bool = True) -> np.ndarray:
         ("(B, `T`, 2) int32 character spans of valid `rows`, laid out as `__call__` lays out the ids: special tokens "
-         "and padding on virtual characters (`virtual_spans`). No checks.")
-        return self(rows, pad_to=T, spans=True)[2]
+         "and padding on virtual characters (`virtual_spans`), or with `virtual=False` at -1. No checks.")
+        sl = self.start_len[rows]
+        pos = np.arange(T, dtype=np.int64)
+        return self._spans(sl, sl[:, :1] + pos, pos, (pos < sl[:, 1:]).astype(np.int64), virtual)
 
-    def _spans(self, sl, idx, pos, mask):
+    def _spans(self, sl, idx, pos, mask, virtual: bool = True):
         "The spans at `idx` (B, T), special tokens and padding (where `mask` is 0) on their `virtual_spans`."
         T = idx.shape[1]
-        virtual = self.virtual()[sl[:, 1], :T] if T <= len(self.pos) else virtual_spans(sl[:, 1], T)
-        if not self.char_spans.size: return virtual
-        g = np.take(self.char_spans, idx, axis=0, mode='clip')
-        return np.where(((g[..., 0] == self.special) | (mask == 0))[..., None], virtual, g)
+        gap, length, special = decode_codes(self.char_spans, idx)
+        step = gap + length
+        step *= mask
+        end = np.cumsum(step, axis=1, dtype=np.int64).astype(np.int32)
+        out = np.stack([end - length.astype(np.int32), end], axis=-1)
+        at = (special | (mask == 0))[..., None]
+        if not virtual: return np.where(at, -1, out)
+        return np.where(at, self.virtual()[sl[:, 1], :T] if T <= len(self.pos) else virtual_spans(sl[:, 1], T), out)
 
     def virtual(self) -> np.ndarray:
         "The table of `virtual_spans` for every row length and position up to the mask table's width, built once."

@@ -1,7 +1,7 @@
 """Run by `tests/test_align.py` under `torchrun --nproc_per_node=2` (gloo, CPU); not a test module itself.
 
 Each rank loads the real comments, tokenizes them with BanglaBERT (teacher) and mBERT cased (student) with their
-character spans (through the shared cache once the store keeps spans, else in memory), builds views loaders with
+character spans (through the shared cache), builds views loaders with
 `align=('student', 'teacher')` and distributed auto-detection, runs one training epoch with 2 workers, checks every
 batch's alignment against the character overlap from each tokenizer's own offsets, and rank 0 writes what the test
 checks to `out_json`.
@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import BANGLABERT_DIR, MBERT_DIR, cyberbully_rows
-from test_align import ALIGN, MAX_LENGTH, STORE_KEEPS_SPANS, offsets, reference_align
+from test_align import ALIGN, MAX_LENGTH, offsets, reference_align
 
 
 def main(out_json: str, cache_dir: str, rows: int):
@@ -31,8 +31,7 @@ def main(out_json: str, cache_dir: str, rows: int):
     toks = {"teacher": AutoTokenizer.from_pretrained(str(BANGLABERT_DIR)),
             "student": AutoTokenizer.from_pretrained(str(MBERT_DIR))}
     with contextlib.redirect_stdout(io.StringIO()):
-        views = {v: get_or_create_tokenized_dataset(comments, labels, t, MAX_LENGTH[v],
-                                                    cache_dir if STORE_KEEPS_SPANS else None)
+        views = {v: get_or_create_tokenized_dataset(comments, labels, t, MAX_LENGTH[v], cache_dir)
                  for v, t in toks.items()}
     offs = {v: offsets(t, comments, MAX_LENGTH[v]) for v, t in toks.items()}
     train = create_data_loaders(views, train_idx, val_idx, batch_size=32, num_workers=2, seed=7, align=ALIGN)[0]

@@ -4,8 +4,8 @@ For every batch of an epoch (training and validation; `num_workers` 0 and 2): `a
 computed from each tokenizer's own `return_offsets_mapping` on the cleaned comment (an independent computation:
 per row, from the offsets, [CLS] to [CLS] and [SEP] to [SEP] by the special-tokens mask); every row of a real student
 token with a teacher counterpart sums to 1 and `align_mask` marks exactly those; nothing on padding; the word pooling
-of both views against words found from the offsets. The spans of the cache equal the tokenizers' offsets (once the
-store keeps them; until then, aligned views from the cache are refused with the reason). The hidden-state and
+of both views against words found from the offsets. The spans of the cache equal the tokenizers' offsets for every
+row (packed at one byte a token); data without spans is refused for alignment with the reason. The hidden-state and
 attention losses on a real aligned batch equal a direct loop over its tokens. Two ranks under torchrun:
 `test_torchrun_two_ranks_align`.
 """
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-import bangla_data.store as store
 from bangla_data.env import BanglaDataError
 from bangla_data.cache import get_or_create_tokenized_dataset
 from bangla_data.kfold import prepare_kfold_splits
 from bangla_data.loaders import create_data_loaders
 from bangla_data.tokenize import tokenize_to_data
+from bangla_data.tokenized import TokenizedData
 from bangla_data.kd_losses import attention_loss, hidden_state_loss
 from bangla_data.align import char_align
 from conftest import torchrun_ranks
@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.shared
 MAX_LENGTH = {"teacher": 48, "student": 128}    # the teacher truncates first: student tokens past it have no counterpart
 ALIGN = ("student", "teacher")
-STORE_KEEPS_SPANS = "spans" in tuple(store.ARRAYS) + tuple(getattr(store, "OPTIONAL_ARRAYS", ()))
 
 
 def offsets(tok, texts, max_length):
@@ -62,12 +61,12 @@ def reference_words(text_len, *views):
 
 @pytest.fixture(scope="module")
 def real(cyberbully, banglabert, mbert, tmp_path_factory):
-    "Views of the real comments (with spans: in memory until the store keeps them), each tokenizer's offsets, fold 0."
+    "Views of the real comments through the cache (with their spans), each tokenizer's offsets, fold 0."
     comments, labels = cyberbully
     cache = tmp_path_factory.mktemp("align-cache")
     toks = {"teacher": banglabert, "student": mbert}
     views = {v: get_or_create_tokenized_dataset(comments, labels, t, MAX_LENGTH[v],
-                                                cache if STORE_KEEPS_SPANS else None, verbose=False)
+                                                cache, verbose=False)
              for v, t in toks.items()}
     offs = {v: offsets(t, comments, MAX_LENGTH[v]) for v, t in toks.items()}
     with warnings.catch_warnings():
@@ -137,31 +136,32 @@ def test_align_words(real):
 
 
 def test_spans_are_the_tokenizers_offsets(real):
-    "Every row's stored spans are its tokenizer's offsets, the added special tokens marked by the dtype's largest value."
+    "Every row's stored spans are its tokenizer's offsets (the added special tokens -1), at one byte a token."
     for v, td in real["views"].items():
-        top = np.iinfo(td.spans.dtype).max
-        for r in range(0, len(td), 7):
+        assert td.cache_info["status"] == "miss" and isinstance(td.spans.codes, np.memmap)   # mapped from the entry
+        for r in range(len(td)):
             o, special = real["offs"][v][r]
-            expected = np.where(special[:, None], top, o)
+            expected = np.where(special[:, None], -1, o)
             np.testing.assert_array_equal(td.row_spans(r), expected, err_msg=f"{v} {r}")
-        assert td.manifest["spans"] == {"dtype": td.spans.dtype.name, "special": int(top)}
+        assert td.spans.codes.nbytes == len(td.ids)
+        assert td.manifest["spans"] == {"packing": "gap*32+length uint8", "exceptions": len(td.spans.exceptions)}
 
 
 def test_cache_and_spans(real, tmp_path):
-    "Once the store keeps spans: a warm hit maps them as built. Until then: aligned cached views are refused, saying why."
+    "A warm hit maps the spans as built; data without spans (from_lists) is refused for alignment, saying why."
     comments, labels = real["comments"], real["labels"]
     tok = real["toks"]["teacher"]
     cold = get_or_create_tokenized_dataset(comments, labels, tok, 48, tmp_path, verbose=False)
     warm = get_or_create_tokenized_dataset(comments, labels, tok, 48, tmp_path, verbose=False)
     assert warm.cache_info["status"] == "hit"
-    if STORE_KEEPS_SPANS:
-        np.testing.assert_array_equal(warm.spans, tokenize_to_data(comments, labels, tok, 48).spans)
-        assert isinstance(warm.spans, np.memmap) and (tmp_path / Path(warm.manifest["path"]).name / "spans.npy").exists()
-    else:
-        assert warm.spans is None and cold.spans is None
-        with pytest.raises(BanglaDataError, match="has no character spans"):
-            create_data_loaders({"teacher": warm, "student": real["views"]["student"]}, real["train_idx"],
-                                real["val_idx"], align=ALIGN)
+    built = tokenize_to_data(comments, labels, tok, 48).spans
+    for a, b in zip(warm.spans, built): np.testing.assert_array_equal(a, b)
+    assert isinstance(warm.spans.codes, np.memmap)
+    assert (tmp_path / Path(warm.manifest["path"]).name / "span_codes.npy").exists()
+    bare = TokenizedData.from_lists([list(warm.row(i)) for i in range(len(warm))], warm.labels, warm.pad_token_id, 48)
+    with pytest.raises(BanglaDataError, match="has no character spans"):
+        create_data_loaders({"teacher": bare, "student": real["views"]["student"]}, real["train_idx"],
+                            real["val_idx"], align=ALIGN)
 
 
 def test_losses_equal_a_token_loop(real):
@@ -212,9 +212,6 @@ def test_prepared_fold_and_test_loader_pass_align_on(tmp_path):
                                              "student": sample_tokenizer(vocab_size=300)},
                 max_length={"teacher": 16, "student": 64}, cache_dir=tmp_path, test_size=0.2, verbose=False,
                 report_unk=False)
-    if not STORE_KEEPS_SPANS:            # the cache's entries have no spans yet: refused, saying why
-        with pytest.raises(BanglaDataError, match="has no character spans"): p.fold(0, align=ALIGN, num_workers=0)
-        return
     for loader in (p.fold(0, align=ALIGN, num_workers=0)[0], p.test_loader(align=ALIGN)):
         b = next(iter(loader))
         views = p.tokenized_views

@@ -49,7 +49,8 @@ def _fields(d):
     return dict(ids=np.asarray(d.ids).tolist() if len(d.ids) < 50 else np.asarray(d.ids).tobytes(),
                 offsets=np.asarray(d.offsets).tobytes(), labels=np.asarray(d.labels).tobytes(), ids_dtype=str(d.ids.dtype),
                 pad=int(d.pad_token_id), max_length=int(d.max_length), mask=d.mask_token_id,
-                special=sorted(map(int, d.special_token_ids)))
+                special=sorted(map(int, d.special_token_ids)),
+                spans=None if d.spans is None else [np.asarray(a).tobytes() for a in d.spans])
 
 
 def _same(d, ref):
@@ -211,7 +212,8 @@ def test_full_tmpfs_warns_and_keeps_the_result_in_memory(real, tmp_path, entry_b
         subprocess.run(['umount', '-l', str(mnt)], capture_output=True)
 
 
-WRITE_POINTS = ['ids.npy', 'offsets.npy', 'labels.npy', 'manifest', 'fsync', 'rename', 'mkdtemp', 'lock']
+WRITE_POINTS = ['ids.npy', 'offsets.npy', 'labels.npy', 'span_codes.npy', 'span_exceptions.npy', 'manifest', 'fsync',
+                'rename', 'mkdtemp', 'lock']
 
 
 @pytest.mark.parametrize('point', WRITE_POINTS)
@@ -399,7 +401,8 @@ def test_random_byte_flips_are_detected_or_harmless(small, tmp_path):
     for i in range(40):
         get_or_create_tokenized_dataset(comments, labels, tok, 64, tmp_path, verbose=False)
         entry = _entry(tmp_path)
-        f = entry / rng.choice(['ids.npy', 'offsets.npy', 'labels.npy', 'manifest.json'])
+        f = entry / rng.choice(['ids.npy', 'offsets.npy', 'labels.npy', 'span_codes.npy', 'span_exceptions.npy',
+                                'manifest.json'])
         data = bytearray(f.read_bytes())
         pos = rng.randrange(len(data))
         data[pos] ^= 1 << rng.randrange(8)

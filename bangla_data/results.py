@@ -4,13 +4,18 @@
 
 # %% ../nbs/22_results.ipynb #08dc240e
 from __future__ import annotations
+import re
+from pathlib import Path
 import numpy as np
 import pandas as pd
 from .env import BanglaDataError, format_rows
 from .metrics import prob_column
+from .splits import csv_bytes, csv_cells
+from .store import write_atomic
 
 # %% auto #0
-__all__ = ['predictions_table', 'rows_and_probs', 'OutOfFold']
+__all__ = ['TEXT_COLUMNS', 'predictions_table', 'rows_and_probs', 'OutOfFold', 'save_predictions', 'read_predictions',
+           'number_column']
 
 # %% ../nbs/22_results.ipynb #09998a2a
 def predictions_table(index, # positions in the prepared data (a batch's `index`), one per prediction
@@ -120,3 +125,54 @@ class OutOfFold:
                                             "add every fold's validation rows (drop_last=False)")
         if not self.parts: raise BanglaDataError("no predictions were added")
         return pd.concat(self.parts, ignore_index=True).sort_values('index', kind='stable').reset_index(drop=True)
+
+    def save(self, path, # the CSV to write
+            ) -> Path:
+        "Write the OOF table (`finalize`) as a CSV others can open (`save_predictions`)."
+        return save_predictions(path, self.finalize())
+
+# %% ../nbs/22_results.ipynb #649af767
+def save_predictions(path, # the CSV to write
+                     table:pd.DataFrame, # a `predictions_table` or `OutOfFold.finalize` table (any DataFrame)
+                    ) -> Path:
+    ("Write a predictions table as CSV others can open: cells a spreadsheet would run escaped, line breaks quoted, "
+     "atomically, in your umask's mode.")
+    path = Path(path)
+    if not isinstance(table, pd.DataFrame):
+        raise BanglaDataError(f"save_predictions: expected a DataFrame (predictions_table, OutOfFold.finalize), got "
+                              f"{type(table).__name__}")
+    if not path.parent.is_dir(): raise BanglaDataError(f"cannot write {path}: directory {path.parent} does not exist")
+    return write_atomic(path, csv_bytes(table))
+
+# %% ../nbs/22_results.ipynb #66823cd9
+TEXT_COLUMNS = ('id', 'text', 'clean_text')   # read back as text whatever they hold
+
+# %% ../nbs/22_results.ipynb #5663c743
+def read_predictions(path, # a CSV written by `save_predictions`
+                    ) -> pd.DataFrame:
+    ("The table `save_predictions` wrote: `TEXT_COLUMNS` as the strings written, other columns as numbers when every "
+     "cell is one as Python writes it.")
+    path = Path(path)
+    df = csv_cells(path.read_bytes(), path)
+    for c in df.columns:
+        if c not in TEXT_COLUMNS: df[c] = number_column(df[c])
+    return df
+
+# %% ../nbs/22_results.ipynb #6891c400
+_INT = re.compile(r'-?(0|[1-9][0-9]*)')   # an int as Python writes it
+
+# %% ../nbs/22_results.ipynb #ed0ada01
+def number_column(cells:pd.Series, # text cells
+                 ) -> pd.Series:
+    "`cells` as int64 (or float64) when every cell is an int (a float) as Python writes it, else unchanged."
+    v = cells.tolist()
+    if len(v) and all(isinstance(x, str) and _INT.fullmatch(x) for x in v): return cells.astype(np.int64)
+    if len(v) and all(isinstance(x, str) and (_INT.fullmatch(x) or _float_text(x)) for x in v):
+        return cells.astype(np.float64)
+    return cells
+
+# %% ../nbs/22_results.ipynb #76da7c54
+def _float_text(s: str) -> bool:
+    "Whether `s` is a finite float as Python writes it (`repr`), so that reading it gives the number that was written."
+    try: return bool(np.isfinite(float(s))) and repr(float(s)) == s
+    except ValueError: return False

@@ -4,7 +4,7 @@
 
 # %% ../nbs/21_splits.ipynb #4c772fd0
 from __future__ import annotations
-import io, json, warnings
+import io, json, os, re, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -17,11 +17,12 @@ from .labels import label_matrix
 from .reading import id_values
 
 # %% auto #0
-__all__ = ['TEST_FOLD', 'TRAIN_ONLY', 'SPLITS_FORMAT', 'NEW_ROW', 'UPDATE_HINT', 'SPLIT_VALUES', 'fold_names', 'fold_assignment',
-           'splits_from_assignment', 'save_splits', 'splits_frame', 'content_keys', 'split_file_frame', 'sidecar_path',
-           'SplitMatch', 'match_splits', 'read_splits', 'updated_splits', 'make_splits', 'check_split_sources',
-           'check_split_values', 'split_report', 'Partition', 'split_rows', 'split_key', 'partition_record',
-           'split_source', 'update_summary']
+__all__ = ['TEST_FOLD', 'TRAIN_ONLY', 'SPLITS_FORMAT', 'READ_FORMATS', 'NEW_ROW', 'FORMULA_STARTS', 'UPDATE_HINT', 'SPLIT_VALUES',
+           'fold_names', 'fold_assignment', 'splits_from_assignment', 'save_splits', 'splits_frame', 'content_keys',
+           'split_file_frame', 'sidecar_path', 'escape_cell', 'unescape_cell', 'csv_bytes', 'cell_text', 'csv_cells',
+           'write_split_pair', 'SplitMatch', 'match_splits', 'read_splits', 'updated_splits', 'make_splits',
+           'check_split_sources', 'check_split_values', 'split_report', 'Partition', 'split_rows', 'split_key',
+           'partition_record', 'split_source', 'update_summary']
 
 # %% ../nbs/21_splits.ipynb #f68d9374
 TEST_FOLD = -1    # a held-out test row: in no fold's training or validation rows
@@ -73,7 +74,10 @@ def splits_from_assignment(fold, # per-row fold ids (`fold_assignment`)
     return splits, np.flatnonzero(fold == TEST_FOLD)
 
 # %% ../nbs/21_splits.ipynb #e03be5ac
-SPLITS_FORMAT = 2
+SPLITS_FORMAT = 3        # the format `save_splits` writes
+
+# %% ../nbs/21_splits.ipynb #73696a09
+READ_FORMATS = (2, 3)   # the formats `read_splits` reads: 2 wrote its cells as they were (no escaping)
 
 # %% ../nbs/21_splits.ipynb #e975b80f
 NEW_ROW = -3   # in a `SplitMatch`: a data row the split file does not have
@@ -95,12 +99,11 @@ def save_splits(path, # where the CSV goes (the sidecar goes to `path.json`)
                               + ('' if ids is None else f", {len(ids):,} ids") + ": give one of each per data row")
     path = Path(path)
     if not path.parent.is_dir(): raise BanglaDataError(f"cannot write {path}: directory {path.parent} does not exist")
-    data = split_file_frame(fold, rows, comments, labels, ids).to_csv(index=False, lineterminator='\n').encode('utf-8')
+    data = csv_bytes(split_file_frame(fold, rows, comments, labels, ids))
     meta = _split_meta(fold, comments, labels, ids, data, settings)
     meta['unique_rows'] = bool(pd.Index(np.asarray(rows)).is_unique)   # a DataFrame's index may repeat labels
     meta['checksum'] = _meta_checksum(meta)
-    write_atomic(path, data)
-    write_atomic(sidecar_path(path), json.dumps(meta, indent=1, ensure_ascii=False, default=str).encode('utf-8'))
+    write_split_pair(path, data, meta)
     return path
 
 # %% ../nbs/21_splits.ipynb #92aed45d
@@ -168,6 +171,101 @@ def _split_meta(fold: np.ndarray, comments, labels, ids, data: bytes, settings) 
                 texts_fingerprint=text_fingerprint(list(comments)), labels_fingerprint=labels_fingerprint(labels),
                 csv_checksum=_digest(data), settings=dict(settings or {}))
 
+# %% ../nbs/21_splits.ipynb #30829942
+FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')   # first characters that make a spreadsheet cell a formula (OWASP)
+
+# %% ../nbs/21_splits.ipynb #629e84b2
+def escape_cell(s:str, # a cell's text
+               ) -> str:
+    "`s` as written for others: with a `'` before it when it starts like a formula (`FORMULA_STARTS`) or with `'`."
+    return "'" + s if s[:1] in FORMULA_STARTS or s[:1] == "'" else s
+
+# %% ../nbs/21_splits.ipynb #839fb59b
+def unescape_cell(s:str, # a cell as `escape_cell` wrote it
+                 ) -> str:
+    "The text `escape_cell` was given: `s` without its first character when that is a `'`."
+    return s[1:] if s[:1] == "'" else s
+
+# %% ../nbs/21_splits.ipynb #e0d78e7e
+def csv_bytes(df:pd.DataFrame, # the table to write (header and cells)
+             ) -> bytes:
+    "`df` as UTF-8 CSV others can open: each cell's text (`cell_text`) escaped (`escape_cell`), quoted when needed."
+    head = [_csv_field(escape_cell(str(c))) for c in df.columns]
+    cols = [[_csv_field(escape_cell(cell_text(v))) for v in df[c].tolist()] for c in df.columns]
+    return ''.join(','.join(r) + '\n' for r in [head, *zip(*cols)]).encode('utf-8')
+
+# %% ../nbs/21_splits.ipynb #cc60e738
+def cell_text(v, # a cell: text, a number, None / NaN
+             ) -> str:
+    "A cell as text: '' for None and NaN, a number as Python writes it (`repr`: it reads back to the same number)."
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT: return ''
+    if isinstance(v, np.generic): v = v.item()
+    return repr(v) if isinstance(v, float) else str(v)
+
+# %% ../nbs/21_splits.ipynb #b1085623
+_NEEDS_QUOTES = re.compile('[,"\r\n]')   # what a CSV field must be quoted for
+
+# %% ../nbs/21_splits.ipynb #80dd3bf1
+def _csv_field(s: str) -> str:
+    "A CSV field: `s`, quoted (its `\"` doubled) when it holds a comma, a quote, a CR or a LF."
+    return '"' + s.replace('"', '""') + '"' if _NEEDS_QUOTES.search(s) else s
+
+# %% ../nbs/21_splits.ipynb #986a8b4b
+def csv_cells(raw:bytes, # a CSV file's bytes
+              path='CSV', # the file, for messages
+              escaped:bool=True, # written by `csv_bytes` (False: cells as they are, e.g. a format-2 split file)
+             ) -> pd.DataFrame:
+    "A CSV as text cells (header too): with `escaped`, each as it was before `csv_bytes` escaped it."
+    try: df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except Exception as e: raise BanglaDataError(f"{path}: cannot be read as CSV ({e})") from None
+    df = df.astype(object)   # a one-column table's empty cell is a blank line: a row
+    return df.rename(columns=unescape_cell).map(unescape_cell) if escaped else df
+
+# %% ../nbs/21_splits.ipynb #b71827db
+def write_split_pair(path, # the split CSV
+                     data:bytes, # its new content (`csv_bytes`)
+                     meta:dict, # its new sidecar (with its `checksum`)
+                    ) -> Path:
+    "Replace split file `path` and its sidecar so that a crash at any point leaves the old pair or the new one."
+    path, side = Path(path), sidecar_path(path)
+    old = _current_meta(path)
+    staged = meta if old is None or old.get('csv_checksum') == meta['csv_checksum'] else _with_previous(meta, old)
+    write_atomic(side, _json_bytes(staged)); _sync_dir(path.parent)
+    write_atomic(path, data); _sync_dir(path.parent)
+    if staged is not meta: write_atomic(side, _json_bytes(meta)); _sync_dir(path.parent)
+    return path
+
+# %% ../nbs/21_splits.ipynb #e04588b7
+def _current_meta(path: Path):
+    "The sidecar of the valid pair at `path` now (without `previous`), or None if there is none."
+    try:
+        raw, meta = _split_files(path)
+        _check_checksums(path, raw, meta)
+    except (BanglaDataError, OSError): return None
+    if 'previous' not in meta: return meta
+    meta = {k: v for k, v in meta.items() if k != 'previous'}
+    return dict(meta, checksum=_meta_checksum(meta))
+
+# %% ../nbs/21_splits.ipynb #8521836a
+def _with_previous(meta: dict, old: dict) -> dict:
+    "The sidecar `write_split_pair` writes first: `meta` keeping `old` (the sidecar of the CSV there) as `previous`."
+    staged = dict({k: v for k, v in meta.items() if k != 'checksum'}, previous=old)
+    return dict(staged, checksum=_meta_checksum(staged))
+
+# %% ../nbs/21_splits.ipynb #9fbe8aad
+def _json_bytes(meta: dict) -> bytes:
+    "A sidecar as written: indented UTF-8 JSON."
+    return json.dumps(meta, indent=1, ensure_ascii=False, default=str).encode('utf-8')
+
+# %% ../nbs/21_splits.ipynb #d040fb40
+def _sync_dir(path: Path):
+    "Flush directory `path`'s entries to disk, so that renames in it stay in order after a power cut (where possible)."
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+    except OSError: pass
+
 # %% ../nbs/21_splits.ipynb #306661b6
 @dataclass
 class SplitMatch:
@@ -215,24 +313,43 @@ def _split_files(path: Path) -> tuple:
         raise BanglaDataError(f"split file {path} has no sidecar {side.name} (written by save_splits beside it): "
                               "without it nothing says which data the split belongs to; for a file's own "
                               "train/test column use split_column= instead")
-    raw = path.read_bytes()
-    try: meta = json.loads(side.read_text(encoding='utf-8'))
+    raw, text = _read_pair(path, side)
+    try: meta = _meta_for(json.loads(text.decode('utf-8')), raw)
     except (ValueError, UnicodeDecodeError) as e: raise BanglaDataError(f"{side}: not valid JSON ({e})") from None
     fmt = meta.get('format') if isinstance(meta, dict) else meta
     if fmt == 1: raise BanglaDataError(f"{path} is a split file of format 1, which found rows by their position in the "
                                        f"data; this version finds them by their content and reads format "
                                        f"{SPLITS_FORMAT}: make the splits again and save them (Prepared.save_splits, "
                                        f"--save-splits); the settings they were made with are in {side.name}")
-    if fmt != SPLITS_FORMAT:
-        raise BanglaDataError(f"{side}: not a split sidecar of format {SPLITS_FORMAT} (got {fmt!r})")
+    if fmt not in READ_FORMATS:
+        raise BanglaDataError(f"{side}: not a split sidecar of format {' or '.join(map(str, READ_FORMATS))} (got "
+                              f"{fmt!r}); a newer bangla_data may have written it: update bangla_data")
     return raw, meta
 
 # %% ../nbs/21_splits.ipynb #a1e5a430
+def _read_pair(path: Path, side: Path) -> tuple:
+    "`(CSV bytes, sidecar bytes)` read while no save replaced the sidecar (read again, up to 50 times, if one did)."
+    for _ in range(50):
+        first = side.read_bytes()
+        raw = path.read_bytes()
+        text = side.read_bytes()
+        if text == first: break
+    return raw, text
+
+# %% ../nbs/21_splits.ipynb #8e1a52f7
+def _meta_for(meta, raw: bytes):
+    ("The sidecar of CSV bytes `raw`: `meta`, or the `previous` one it keeps while a save is replacing the pair "
+     "(`write_split_pair`) if `raw` is still the old CSV.")
+    prev = meta.get('previous') if isinstance(meta, dict) else None
+    if (isinstance(prev, dict) and meta.get('checksum') == _meta_checksum(meta)
+        and meta.get('csv_checksum') != _digest(raw) and prev.get('csv_checksum') == _digest(raw)): return prev
+    return meta
+
+# %% ../nbs/21_splits.ipynb #0a979470
 def _split_table(path: Path, raw: bytes, meta: dict) -> pd.DataFrame:
     ("The split CSV as text cells, with its `row`, (`id`,) `text_hash`, `labels` and `fold` columns, and no row twice "
      "(unless the data's row names repeated).")
-    try: df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
-    except Exception as e: raise BanglaDataError(f"{path}: cannot be read as CSV ({e})") from None
+    df = csv_cells(raw, path, escaped=meta.get('format', SPLITS_FORMAT) != 2)
     need = ['row'] + (['id'] if meta.get('has_ids') else []) + ['text_hash', 'labels', 'fold']
     if [c for c in need if c not in df.columns]:
         raise BanglaDataError(f"{path}: needs columns {need}, has {list(df.columns)}")

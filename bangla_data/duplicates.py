@@ -11,8 +11,8 @@ from .env import BanglaDataError
 from .labels import label_matrix, label_names
 
 # %% auto #0
-__all__ = ['CONFLICT_POLICIES', 'DuplicateReport', 'duplicate_report', 'text_ids', 'conflicting_rows', 'label_conflicts',
-           'ConflictResolution', 'resolve_conflicts']
+__all__ = ['CONFLICT_POLICIES', 'DuplicateReport', 'duplicate_report', 'text_ids', 'is_class_vector', 'label_codes',
+           'conflicting_rows', 'label_conflicts', 'ConflictResolution', 'resolve_conflicts']
 
 # %% ../nbs/04_duplicates.ipynb #354eb1a2
 @dataclass
@@ -31,13 +31,13 @@ class DuplicateReport:
 
 # %% ../nbs/04_duplicates.ipynb #fde80526
 def duplicate_report(comments, # the (cleaned) texts
-                     labels, # their (N, L) 0/1 labels
+                     labels, # their (N, L) 0/1 labels, or 1-D class ids
                     ) -> DuplicateReport:
     "Count repeated texts and repeated texts with conflicting labels."
     comments = list(comments)
     if not comments: return DuplicateReport(0, 0, 0, 0)
     tid = text_ids(comments)
-    combo = text_ids(label_matrix(labels, len(tid), dtype=np.uint8), 'label rows')
+    combo = label_codes(labels, len(tid))
     first = np.zeros(len(tid), bool); first[np.unique(tid, return_index=True)[1]] = True
     first_combo = np.empty(tid.max() + 1, np.int64); first_combo[tid[first]] = combo[first]
     conflict = conflicting_rows(tid, labels)
@@ -69,28 +69,52 @@ def text_ids(values, # one value per row: texts, group labels, a DataFrame's row
     return pd.factorize(arr)[0].astype(np.int64)
 
 # %% ../nbs/04_duplicates.ipynb #d9e1cb32
+def is_class_vector(labels, # labels: an (N, L) 0/1 matrix or DataFrame, or one class per row
+                   ) -> bool:
+    "True if `labels` hold one class per row (a 1-D array, list, Series or tensor), not 0/1 label columns."
+    return not isinstance(labels, pd.DataFrame) and np.ndim(labels) == 1
+
+# %% ../nbs/04_duplicates.ipynb #2ac4c981
+def label_codes(labels, # (N, L) 0/1 labels, or 1-D class ids (or names)
+                n:int|None=None, # the number of rows there must be, or None
+               ) -> np.ndarray:
+    "Dense int64 code per row, equal for rows with equal labels: the label combination, or the class."
+    if not is_class_vector(labels): return text_ids(label_matrix(labels, n, dtype=np.uint8), 'label rows')
+    y = labels.detach().cpu().numpy() if hasattr(labels, 'detach') else labels
+    y = y.to_numpy(dtype=object) if isinstance(y, pd.Series) else np.asarray(y)
+    if n is not None and len(y) != n:
+        raise BanglaDataError(f"labels has {len(y):,} rows but there are {n:,} texts; give one label row per text")
+    return text_ids(y, 'class labels')
+
+# %% ../nbs/04_duplicates.ipynb #88efc824
 def conflicting_rows(ids, # one id per row, equal for identical texts (`text_ids`)
-                     labels, # (N, L) 0/1 labels
+                     labels, # (N, L) 0/1 labels, or 1-D class ids
                     ) -> np.ndarray:
-    "Bool per row: True where rows with the same id carry more than one label combination."
+    "Bool per row: True where rows with the same id carry more than one label combination (or class)."
     ids = np.asarray(ids, dtype=np.int64)
     if not len(ids): return np.zeros(0, bool)
-    combo = text_ids(label_matrix(labels, len(ids), dtype=np.uint8), 'label rows')
+    combo = label_codes(labels, len(ids))
     lo = np.full(ids.max() + 1, np.iinfo(np.int64).max); hi = np.full(ids.max() + 1, -1)
     np.minimum.at(lo, ids, combo); np.maximum.at(hi, ids, combo)
     return (lo != hi)[ids]
 
 # %% ../nbs/04_duplicates.ipynb #dd2c1e80
 def label_conflicts(comments, # the (cleaned) texts
-                    labels, # their (N, L) 0/1 labels
-                    label_columns=None, # label names for the table's columns
+                    labels, # their (N, L) 0/1 labels, or 1-D class ids
+                    label_columns=None, # label names for the table's columns (class ids: the class names)
                    ) -> pd.DataFrame:
     "The rows whose (identical) text occurs elsewhere with other labels: index (position), group, text and labels."
     comments = list(comments)
-    Y = label_matrix(labels, len(comments), label_columns, dtype=np.int8)
-    names = label_names(labels, label_columns) or [f"label {j}" for j in range(Y.shape[1])]
+    if is_class_vector(labels):      # one column 'class': the class name (with `label_columns`) or id
+        y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, 'detach') else labels)
+        Y = (np.asarray(label_columns, dtype=object)[y] if label_columns is not None else y)[:, None]
+        names = ['class']
+    else:
+        Y = label_matrix(labels, len(comments), label_columns, dtype=np.int8)
+        names = label_names(labels, label_columns) or [f"label {j}" for j in range(Y.shape[1])]
     gid = text_ids(comments)
-    rows = np.flatnonzero(conflicting_rows(gid, Y)) if len(comments) else np.zeros(0, int)
+    rows = np.flatnonzero(conflicting_rows(gid, Y if Y.shape[1] != 1 or names != ['class'] else Y[:, 0])) \
+        if len(comments) else np.zeros(0, int)
     df = pd.DataFrame({'index': rows, 'group': pd.factorize(gid[rows])[0] if len(rows) else rows,
                        'text': [comments[i] for i in rows]})
     for j, name in enumerate(names): df[name] = Y[rows, j]
@@ -105,25 +129,29 @@ class ConflictResolution:
     labels: np.ndarray       # (N, L) labels of every row after the policy (removed rows unchanged)
     relabelled: np.ndarray   # bool per row: True where the policy changed a label
     texts: int               # conflicting texts the policy applied to
+    ties: int = 0            # class ids, 'majority': conflicting texts whose most frequent class was a tie
 
     def __str__(self):
         if self.policy == 'keep' or not self.texts: return f"conflicts={self.policy!r}: no rows changed"
         if self.policy == 'drop':
             return f"conflicts='drop': removed {int((~self.keep).sum()):,} rows ({self.texts:,} conflicting texts)"
+        tie = ('' if self.policy != 'majority' else " (ties go to 1)" if self.labels.ndim != 1 else
+               f" (the most frequent class; {self.ties:,} tied texts went to the smallest class id)")
         return (f"conflicts={self.policy!r}: relabelled {int(self.relabelled.sum()):,} rows of {self.texts:,} "
-                "conflicting texts" + (" (ties go to 1)" if self.policy == 'majority' else ''))
+                "conflicting texts" + tie)
 
 # %% ../nbs/04_duplicates.ipynb #e8e86fbe
 CONFLICT_POLICIES = ('keep', 'drop', 'majority', 'union')
 
 def resolve_conflicts(comments, # the (cleaned) texts
-                      labels, # their (N, L) 0/1 labels
+                      labels, # their (N, L) 0/1 labels, or 1-D class ids (`bangla_data.labels.class_ids`)
                       policy:str='keep', # 'keep', 'drop', 'majority' (ties go to 1) or 'union'
                      ) -> ConflictResolution:
     "Apply a conflicts policy to the texts whose identical copies carry different labels."
     if policy not in CONFLICT_POLICIES:
         raise BanglaDataError(f"conflicts must be one of {list(CONFLICT_POLICIES)}, got {policy!r}")
     comments = list(comments)
+    if is_class_vector(labels): return _resolve_class_conflicts(comments, labels, policy)
     Y = label_matrix(labels, len(comments))
     out = Y.copy(); n = len(comments)
     keep, relabelled = np.ones(n, bool), np.zeros(n, bool)
@@ -141,3 +169,29 @@ def resolve_conflicts(comments, # the (cleaned) texts
         out[bad] = new[bad]
         relabelled = (out != Y).any(1)
     return ConflictResolution(policy, keep, out, relabelled, texts)
+
+# %% ../nbs/04_duplicates.ipynb #e3944838
+def _resolve_class_conflicts(comments: list, labels, policy: str) -> ConflictResolution:
+    "`resolve_conflicts` for 1-D class ids: 'majority' takes the most frequent class (ties: the smallest id)."
+    n = len(comments)
+    y = np.asarray(labels.detach().cpu().numpy() if hasattr(labels, 'detach') else labels)
+    if policy == 'union': raise BanglaDataError("conflicts='union' needs 0/1 label columns; with one class per row "
+                                                "use 'majority', 'drop' or 'keep'")
+    if len(y) != n: raise BanglaDataError(f"labels has {len(y):,} rows but there are {n:,} texts")
+    if n and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0):
+        raise BanglaDataError("class labels must be class ids 0 … C-1 (bangla_data.labels.class_ids), got "
+                              f"{y[:3].tolist()}…")
+    keep, out, ties = np.ones(n, bool), y.copy(), 0
+    if not n: return ConflictResolution(policy, keep, out, np.zeros(0, bool), 0)
+    tid = text_ids(comments)
+    bad = conflicting_rows(tid, y)
+    texts = int(len(np.unique(tid[bad])))
+    if policy == 'drop': keep = ~bad
+    elif policy == 'majority' and bad.any():
+        G, C = int(tid.max()) + 1, int(y.max()) + 1
+        votes = np.bincount(tid * C + y.astype(np.int64), minlength=G * C).reshape(G, C)
+        top = votes.argmax(1)                                   # argmax: the first (smallest) class of a tie
+        tied = (votes == votes.max(1, keepdims=True)).sum(1) > 1
+        ties = int(tied[np.unique(tid[bad])].sum())
+        out[bad] = top[tid[bad]].astype(y.dtype)
+    return ConflictResolution(policy, keep, out, out != y, texts, ties)

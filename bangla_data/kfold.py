@@ -19,6 +19,15 @@ __all__ = ['STRATIFICATION_TYPES', 'combination_strata', 'row_hashes', 'content_
            'check_num_folds', 'splits_from_folds', 'assign_test_split', 'place_new_rows', 'LeakFreeKFold', 'FoldReport',
            'fold_report', 'plot_fold_reports']
 
+# %% ../nbs/13_kfold.ipynb #388c5e37
+def _class_onehot(y: np.ndarray, classes=None) -> tuple:
+    "`(Y, names)`: 1-D class labels one-hot (bool N×C): ids 0 … C−1 with their names `classes`, else the values found."
+    C = 0 if classes is None else len(classes)
+    if C and np.issubdtype(y.dtype, np.integer) and (not len(y) or (y.min() >= 0 and y.max() < C)):
+        return np.eye(C, dtype=bool)[y.astype(np.int64)], [str(c) for c in classes]
+    codes, found = pd.factorize(y, sort=True)
+    return np.eye(len(found), dtype=bool)[codes], [f"class {c!r}" for c in np.asarray(found, dtype=object).tolist()]
+
 # %% ../nbs/13_kfold.ipynb #9f292a80
 def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
     ("`(Y, names, is_1d)`: the labels as a bool N×L matrix (checked by `label_matrix`; 1-D class "
@@ -32,8 +41,7 @@ def _fold_labels(labels, n: Optional[int] = None, label_columns=None):
         miss = pd.isna(y)
         if miss.any(): raise BanglaDataError(f"class label of row {int(np.flatnonzero(miss)[0])} is missing "
                                              "(NaN); remove or fill it")
-        codes, classes = pd.factorize(y, sort=True)
-        return np.eye(len(classes), dtype=bool)[codes], [f"class {c!r}" for c in classes], True
+        return (*_class_onehot(y, label_columns), True)
     Y = label_matrix(labels, n, label_columns, dtype=bool)
     if Y.shape[1] == 0: raise BanglaDataError("labels has no columns; give at least one label column")
     return Y, label_names(labels, label_columns) or [f"label {i}" for i in range(Y.shape[1])], False
@@ -253,6 +261,7 @@ def _assign_folds(comments, labels, num_folds, stratification_type, seed, group_
     _warn_small_folds(n, num_folds)
     code, counts = _combo_codes(Y)
     if not one_d: _warn_rare_labels(names, _positives(Y, code, counts), num_folds)
+    else: _warn_rare_classes(names, Y.sum(0), num_folds)
     if tid is not None and n: _warn_conflicts(comments, tid, Y, rows)
     order = content_order(comments, Y, groups)        # the placement sees the rows in content order
     fold = np.empty(n, np.int64)
@@ -330,6 +339,15 @@ def _warn_rare_labels(names: list, positives, num_folds: int):
         warnings.warn(f"label(s) {', '.join(f'{nm!r} ({p} positive)' for nm, p in few)} have "
                       "fewer positive rows than "
                       f"num_folds={num_folds}: some validation folds will have no positive of them", stacklevel=4)
+
+# %% ../nbs/13_kfold.ipynb #72f50d1d
+def _warn_rare_classes(names: list, counts, num_folds: int):
+    "Warn, naming them, about classes (1-D labels) with fewer rows than folds."
+    few = [(name, int(c)) for name, c in zip(names, counts) if c < num_folds]
+    if few:
+        warnings.warn(f"class(es) {', '.join(f'{nm!r} ({c} rows)' for nm, c in few)} have fewer rows than "
+                      f"num_folds={num_folds}: some validation folds will have no row of them (their recall and F1 "
+                      "there are undefined); merge rare classes or use fewer folds", stacklevel=4)
 
 # %% ../nbs/13_kfold.ipynb #98ad8738
 def _warn_conflicts(comments, tid: np.ndarray, Y: np.ndarray, rows=None):

@@ -5,14 +5,17 @@
 # %% ../nbs/01_labels.ipynb #b8d6b23e
 from __future__ import annotations
 from dataclasses import dataclass
+import re, shlex
 from typing import Sequence
 import numpy as np
 import pandas as pd
 from .env import BanglaDataError, format_rows
 
 # %% auto #0
-__all__ = ['LABEL_COLUMNS', 'check_label_columns', 'label_matrix', 'label_names', 'label_array', 'zero_one_cells', 'LabelReport',
-           'label_report', 'plot_label_report', 'categorical_to_multihot']
+__all__ = ['LABEL_COLUMNS', 'check_label_columns', 'label_matrix', 'label_names', 'label_array', 'zero_one_cells',
+           'looks_categorical', 'multiclass_hint', 'LabelReport', 'label_report', 'plot_label_report',
+           'categorical_to_multihot', 'class_ids', 'ClassReport', 'class_report', 'plot_class_report',
+           'multihot_to_categorical']
 
 # %% ../nbs/01_labels.ipynb #4aa6cc5b
 LABEL_COLUMNS = ['bully', 'sexual', 'religious', 'threat', 'spam']
@@ -101,6 +104,64 @@ def _shown(v) -> str:
     if isinstance(v, (float, np.floating)) and np.isnan(v): return 'NaN'
     return repr(v.item() if isinstance(v, np.generic) else v)
 
+# %% ../nbs/01_labels.ipynb #f06be905
+def _class_name(v) -> str|None:
+    "The class a cell names: stripped text, a whole number's integer form, another number's `str`; None if missing."
+    if v is None or v is pd.NA or v is pd.NaT: return None
+    if isinstance(v, str): return v.strip() or None
+    if isinstance(v, np.generic): v = v.item()
+    if isinstance(v, bool): return str(int(v))
+    if isinstance(v, float):
+        if np.isnan(v): return None
+        return str(int(v)) if v.is_integer() else str(v)
+    return str(v)
+
+# %% ../nbs/01_labels.ipynb #5ddafa8a
+_INTEGER = re.compile(r'[+-]?[0-9]+')
+
+def _sorted_classes(names) -> list:
+    "Distinct class names sorted: by value when all are integers (ASCII digits), else by their text."
+    names = set(names)
+    if all(_INTEGER.fullmatch(n) for n in names): return sorted(names, key=int)
+    return sorted(names)
+
+# %% ../nbs/01_labels.ipynb #af1de958
+def _label_cells(values, column: str) -> tuple:
+    "`(cells, column)`: one label column's cells as a 1-D object array (a one-column DataFrame names the column)."
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1: raise BanglaDataError(f"class labels are one column, got {values.shape[1]} columns "
+                                                       f"{list(values.columns)}; pass the class column alone")
+        column, values = str(values.columns[0]), values.iloc[:, 0]
+    if isinstance(values, (pd.Series, pd.Index)): values = values.to_numpy(dtype=object)
+    elif hasattr(values, 'detach'): values = values.detach().cpu().numpy()
+    a = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values.astype(object)
+    if a.ndim != 1: raise BanglaDataError(f"class labels of {column!r} must be one value per row, got shape {a.shape}")
+    return a, column
+
+# %% ../nbs/01_labels.ipynb #71fe223c
+def looks_categorical(values, # the cells of one label column, as written
+                     ) -> bool:
+    "True if `values` hold classes, not 0/1: some value other than 0 and 1, and every value a word or a whole number."
+    cells, _ = _label_cells(values, 'label')
+    names = [n for n in map(_class_name, cells) if n is not None]
+    def _class_like(n):
+        try: float(n)
+        except (ValueError, OverflowError): return True          # a word
+        return bool(_INTEGER.fullmatch(n))                        # a whole number, not 0.5 or inf
+    return any(n not in ('0', '1') for n in names) and all(map(_class_like, names))
+
+# %% ../nbs/01_labels.ipynb #846c86f7
+def multiclass_hint(column:str='label', # the single label column
+                   ) -> str:
+    "The sentence that tells how to declare `column` as one class per comment (Python and command line)."
+    return (f"if {column!r} holds one class per comment, declare it: task='multiclass' (on the command line: "
+            f"--task multiclass --labels {shlex.quote(column)})")
+
+# %% ../nbs/01_labels.ipynb #00a6ec00
+def _multiclass_note(names: list, cells) -> str:
+    "`'; ' + multiclass_hint(...)` when `names` is a single label column whose `cells` look categorical, else ''."
+    return f"; {multiclass_hint(names[0])}" if len(names) == 1 and looks_categorical(cells) else ''
+
 # %% ../nbs/01_labels.ipynb #3782f4bb
 def _bad_labels_error(a, ok, names, raw, where, file_rows, hint) -> BanglaDataError:
     "The error naming the first label column with cells that are not 0 or 1, their values (as written) and rows."
@@ -117,7 +178,7 @@ def _bad_labels_error(a, ok, names, raw, where, file_rows, hint) -> BanglaDataEr
                            f"{', '.join(shown[:8])} at "
                            + (f"row(s) {format_rows(rows, file_rows=True)} (header is row 1)" if file_rows else
                               f"index {format_rows(rows)}")
-                           + f"{more}. Fix or remove those rows; {hint}.")
+                           + f"{more}. Fix or remove those rows; {hint}{_multiclass_note(names, cells)}.")
 
 # %% ../nbs/01_labels.ipynb #451668ef
 @dataclass
@@ -245,3 +306,123 @@ def _unknown_classes_error(unknown: dict, mapping, neg: set, column: str) -> Ban
     return BanglaDataError(f"column {column!r} has values that are neither a class nor a negative label: {desc} "
                            f"(header is row 1). Known classes: {known}; negatives: {sorted(neg)}. "
                            "Add them to `classes` (or `negative`) or fix the data.")
+
+# %% ../nbs/01_labels.ipynb #ccbde471
+def _given_classes(classes, column: str) -> list:
+    "`classes` (the caller's order) as distinct class names, or a `BanglaDataError` saying what is wrong."
+    if isinstance(classes, (str, bytes)) or not hasattr(classes, '__iter__'):
+        raise BanglaDataError(f"classes must be a list of class names (e.g. ['hate', 'none']), got {classes!r}")
+    names = [_class_name(c) for c in classes]
+    if not names: raise BanglaDataError(f"classes is empty: list the classes of column {column!r}")
+    if None in names: raise BanglaDataError(f"classes {list(classes)!r} holds an empty or missing name; remove it")
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups: raise BanglaDataError(f"classes names {dups} more than once (2, 2.0 and '2' are one class); list each "
+                                   "class once")
+    return names
+
+# %% ../nbs/01_labels.ipynb #0275fc70
+def _where_rows(pos, rows) -> str:
+    "Positions `pos` in a message: as `rows` names them (file rows), else as 0-based index."
+    pos = np.asarray(pos, np.int64)
+    return f"row(s) {format_rows(np.asarray(rows)[pos])}" if rows is not None else f"index {format_rows(pos)}"
+
+# %% ../nbs/01_labels.ipynb #6e6c875f
+def _class_error(column: str, missing, unknown: dict, classes, rows) -> BanglaDataError:
+    "The error naming rows without a class (`missing`) and values not in `classes` (`unknown`: value -> positions)."
+    parts = [f"has no class (empty or missing) at {_where_rows(missing, rows)}"] if len(missing) else []
+    if unknown:
+        vals = "; ".join(f"{v!r} at {_where_rows(p, rows)}" for v, p in list(unknown.items())[:8])
+        more = f" (and {len(unknown) - 8} more values)" if len(unknown) > 8 else ''
+        parts.append(f"has values not among classes={classes}: {vals}{more}")
+    fix = ("fill or remove those rows" if not unknown else
+           "add them to classes=[...] (on the command line: --classes "
+           f"{shlex.quote(','.join(list(classes) + list(unknown)[:3]))}), or fix or remove those rows")
+    return BanglaDataError(f"label column {column!r} " + " and ".join(parts) + f"; {fix}")
+
+# %% ../nbs/01_labels.ipynb #5c7ea5d3
+def class_ids(values, # one class per row: a list, array, Series, one-column DataFrame or tensor
+              classes:Sequence|None=None, # the classes in their order (ids 0, 1, …); None: the values found, sorted
+              column:str='label', # the label column's name, for messages
+              rows=None, # the rows' names in messages (file rows, header = row 1); default: 0-based index
+             ) -> tuple:
+    "`(ids, classes)`: each row's class id (int64, shape (N,)) and the class names in id order."
+    cells, column = _label_cells(values, column)
+    codes, uniq = pd.factorize(cells, use_na_sentinel=True)    # each distinct cell named once
+    names = [_class_name(u) for u in uniq] + [None]            # code -1 (NaN, None) picks the trailing None
+    names = np.array(names, dtype=object)[codes]
+    missing = np.flatnonzero(pd.isna(names))
+    present = [n for n in dict.fromkeys(names) if n is not None]
+    classes = _sorted_classes(present) if classes is None else _given_classes(classes, column)
+    lut = {c: i for i, c in enumerate(classes)}
+    ids = np.fromiter((lut.get(n, -1) for n in names), np.int64, len(names))
+    unknown = {n: np.flatnonzero(names == n) for n in present if n not in lut}
+    if len(missing) or unknown: raise _class_error(column, missing, unknown, classes, rows)
+    return ids, classes
+
+# %% ../nbs/01_labels.ipynb #85456ce8
+@dataclass
+class ClassReport:
+    "Rows per class of a multiclass label column, in class-id order."
+    table: pd.DataFrame   # index: class (id order); columns: id, count, percent
+    n_rows: int
+
+    def __str__(self):
+        w = max([len(str(c)) for c in self.table.index] + [5])
+        lines = [f"   {str(c):<{w}}  {int(r['count']):>7,}  ({r.percent:5.1f}%)" for c, r in self.table.iterrows()]
+        nz = self.table['count'][self.table['count'] > 0]
+        if len(nz): lines.append(f"   {len(self.table)} classes; largest / smallest = {nz.max() / nz.min():.1f}")
+        return "\n".join(lines)
+    __repr__ = __str__
+
+    def to_dict(self):
+        "A JSON-serialisable version of the report."
+        return dict(n_rows=self.n_rows, classes=[str(c) for c in self.table.index],
+                    counts={str(c): int(v) for c, v in self.table['count'].items()},
+                    percent={str(c): round(float(v), 4) for c, v in self.table.percent.items()})
+
+# %% ../nbs/01_labels.ipynb #5082bf02
+def class_report(ids, # (N,) class ids, as `class_ids` returns them
+                 classes:Sequence[str], # the class names in id order
+                ) -> ClassReport:
+    "Count the rows of each class (zero for a class no row has)."
+    ids = np.asarray(ids.detach().cpu().numpy() if hasattr(ids, 'detach') else ids)
+    classes = [str(c) for c in classes]
+    if ids.ndim != 1: raise BanglaDataError(f"class ids must be one per row (shape (N,)), got shape {ids.shape}")
+    bad = np.flatnonzero((ids < 0) | (ids >= len(classes))) if len(ids) else []
+    if len(bad): raise BanglaDataError(f"class ids must be 0 … {len(classes) - 1} (one per class of {classes}), got "
+                                       f"{ids[bad[0]].item()!r} at index {format_rows(bad)}")
+    counts = np.bincount(ids.astype(np.int64), minlength=len(classes))
+    table = pd.DataFrame({'id': np.arange(len(classes)), 'count': counts, 'percent': 100 * counts / max(len(ids), 1)},
+                         index=pd.Index(classes, name='class'))
+    return ClassReport(table, len(ids))
+
+# %% ../nbs/01_labels.ipynb #b4ecf2f0
+def plot_class_report(report:ClassReport, # what `class_report` returned
+                      ax=None, # matplotlib axes to draw on (default: a new figure)
+                      figsize=(6, 3), # the new figure's size in inches
+                     ):
+    "Horizontal bars of the rows per class, each with its count and share; returns the axes."
+    import matplotlib.pyplot as plt
+    from bangla_data.plotting import use_bangla_font
+    use_bangla_font()  # class names may be Bangla
+    if ax is None: _, ax = plt.subplots(figsize=figsize)
+    names, counts = [str(c) for c in report.table.index][::-1], report.table['count'].tolist()[::-1]
+    bars = ax.barh(names, counts, color='#4f81bd')
+    for bar, c in zip(bars, counts):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {c:,} ({100 * c / max(report.n_rows, 1):.1f}%)",
+                va='center', fontsize=8)
+    ax.set_title(f"Class distribution ({report.n_rows:,} rows)"); ax.set_xlabel("rows"); ax.margins(x=0.25)
+    ax.figure.tight_layout()
+    return ax
+
+# %% ../nbs/01_labels.ipynb #99c99254
+def multihot_to_categorical(labels, # (N, L) 0/1 labels (array, DataFrame or tensor)
+                            label_columns=None, # the L label names (default: a DataFrame's columns)
+                            negative:str='none', # the class of a row with no positive label
+                           ) -> np.ndarray:
+    "One class per row (object array of str): the row's first positive label in column order, else `negative`."
+    Y = label_matrix(labels, None, label_columns, dtype=bool)
+    names = label_names(labels, label_columns) or [f"label {j}" for j in range(Y.shape[1])]
+    if negative in names: raise BanglaDataError(f"negative={negative!r} is also a label column; pick another name")
+    out = np.array(names + [negative], dtype=object)
+    return out[np.where(Y.any(1), Y.argmax(1), len(names))]

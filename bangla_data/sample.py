@@ -8,10 +8,13 @@ import hashlib, warnings
 from importlib.resources import files
 from pathlib import Path
 from typing import Optional, Sequence
-from .loading import load_and_preprocess_data
+import pandas as pd
+from .env import BanglaDataError
+from .labels import LABEL_COLUMNS, multihot_to_categorical
+from .loading import load_and_preprocess_data, parse_labels
 
 # %% auto #0
-__all__ = ['SAMPLE_PATH', 'sample_tokenizer']
+__all__ = ['SAMPLE_PATH', 'sample_tokenizer', 'write_categorical_sample']
 
 # %% ../nbs/06a_sample.ipynb #df6c2507
 SAMPLE_PATH = Path(str(files('bangla_data') / 'data' / 'sample.csv'))  # the bundled sample, written for this project
@@ -71,3 +74,18 @@ def _wordpiece_vocab(texts, pre_tokenizer, vocab_size: int, max_piece: int = 8) 
     ranked = sorted(pieces.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
     vocab = base + [p for p, _ in ranked[:max(0, vocab_size - len(base))]]
     return {tok: i for i, tok in enumerate(vocab)}
+
+# %% ../nbs/06a_sample.ipynb #95f209a0
+def write_categorical_sample(path, # the CSV file to write (its folder must exist)
+                             column:str='label', # the name of the categorical column
+                             negative:str='none', # the class of a comment with no positive label
+                            ) -> Path:
+    "Write the bundled sample with a categorical `column` (first positive label, or `negative`) beside its 0/1 columns."
+    df = pd.read_csv(SAMPLE_PATH, dtype=str, keep_default_na=False, encoding='utf-8')
+    if column in df.columns: raise BanglaDataError(f"column={column!r} is already a column of the sample "
+                                                   f"({list(df.columns)}); pick another name")
+    y = parse_labels(df, LABEL_COLUMNS, str(SAMPLE_PATH))
+    df[column] = multihot_to_categorical(y, LABEL_COLUMNS, negative)
+    path = Path(path)
+    df.to_csv(path, index=False, encoding='utf-8')
+    return path

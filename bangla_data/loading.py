@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_loading.ipynb #ba9f53b3
 from __future__ import annotations
-import difflib, time, warnings
+import datetime, difflib, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from .env import FILE_ROW_OFFSET, BanglaDataError, file_row_numbers, format_rows
 from .labels import LABEL_COLUMNS, check_label_columns, label_matrix, label_report
-from .reading import id_values, read_table, source_name
+from .reading import MAX_TEXT_CHARS, id_values, read_table, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
 from .clean_cache import cached_clean_texts
 from .normalizer import looks_like_mojibake
@@ -39,13 +39,14 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                              split:str|None=None, # the split, when `data_path` is a 🤗 `DatasetDict`
                              conflicts:str='keep', # copies of a text with other labels: keep, drop, majority, union
                              cache_dir=None, # keep the cleaned texts in this cache directory (None: clean every time)
+                             max_text_chars:int|None=MAX_TEXT_CHARS, # the longest text cell allowed (0/None: no limit)
                             ):
     "Load comments and 0/1 labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L)."
     t0, notes = time.perf_counter(), LoadNotes(warn=not verbose)   # with verbose, the printed summary shows them
     cols, clean_options = check_load_options(label_columns, missing_text, conflicts, clean_options)
-    df, source, text_col = read_comments(data_path, text_column, cols, encoding, split)
+    df, source, text_col = read_comments(data_path, text_column, cols, encoding, split, max_text_chars)
     labels = parse_labels(df, cols, source, true_values, false_values)
-    raw, missing = column_texts(df[text_col])
+    raw, missing = column_texts(df[text_col], source)
     notes.add(mojibake_note(raw, source))
     texts, cache_status = cached_clean_texts(raw, cache_dir, clean_options) if clean_text else (raw, 'off')
     keep, dropped, note = missing_text_rows(texts, missing, missing_text, source, text_col)
@@ -149,10 +150,11 @@ def read_comments(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file, a DataFra
                   label_columns:list, # the label columns, as `check_load_options` gives them
                   encoding:str|None=None, # the file's text encoding (default: sniffed UTF-8/UTF-16)
                   split:str|None=None, # the split, when `data_path` is a 🤗 `DatasetDict`
+                  max_text_chars:int|None=MAX_TEXT_CHARS, # the longest text cell allowed (0/None: no limit)
                  ) -> tuple:
     "`(table, source, text column)`: `read_table`'s table, checked to have data rows, the text and the label columns."
     source = source_name(data_path, split)
-    df = read_table(data_path, encoding=encoding, split=split)
+    df = read_table(data_path, encoding=encoding, split=split, max_text_chars=max_text_chars)
     if len(df) == 0: raise BanglaDataError(f"{source}: has a header but no data rows")
     text_col = str(text_column).strip()
     _check_columns(df, text_col, label_columns, source)
@@ -225,7 +227,9 @@ def _label_value(v, true=_TRUE, false=_FALSE) -> float:
 
 def _label_values(col: pd.Series, true=_TRUE, false=_FALSE) -> np.ndarray:
     "float32 0/1 of one label column's cells, NaN where a cell is not an accepted spelling (each distinct cell once)."
-    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    try: codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    except TypeError:                                        # unhashable cells (lists, dicts from JSON): none is 0/1
+        return np.array([_label_value(v, true, false) for v in col.to_numpy(dtype=object)], dtype=np.float32)
     lut = np.array([_label_value(v, true, false) for v in uniq] + [np.nan], dtype=np.float32)
     return lut[codes]                                        # code -1 (missing) picks the trailing NaN
 
@@ -243,22 +247,42 @@ _HINT = ("if they are spellings of 1 and 0, pass true_values=[...] and false_val
 
 # %% ../nbs/05_loading.ipynb #bc108788
 def column_texts(column:pd.Series, # the text column's cells, as read
+                 source:str='DataFrame', # the file's name, for messages
                 ) -> tuple:
     "`(texts, missing)`: every cell as its text (`''` where there is none) and which rows have no text (or only spaces)."
     raw = [_as_text(v) for v in column.to_numpy(dtype=object)]
+    bad = [i for i, t in enumerate(raw) if t is _NOT_TEXT]
+    if bad: raise _not_text_error(column, bad, source)
     missing = np.array([t is None or not t.strip() for t in raw], dtype=bool)
     return ['' if t is None else t for t in raw], missing
 
 # %% ../nbs/05_loading.ipynb #300d9583
-def _as_text(v) -> Optional[str]:
-    "The text of one cell: None for a missing one, `123` for the number 123.0, never `'nan'`."
+def _as_text(v):
+    "The text of one cell: None for a missing one, `123` for the number 123.0, never `'nan'`; `_NOT_TEXT` for others."
     if v is None: return None
     if isinstance(v, str): return v
     if isinstance(v, (float, np.floating)):
         if np.isnan(v): return None
         return str(int(v)) if float(v).is_integer() else repr(float(v))
     if v is pd.NA or v is pd.NaT: return None
-    return str(v)
+    if isinstance(v, (int, np.integer, np.bool_, datetime.date, pd.Timestamp)): return str(v)
+    return _NOT_TEXT                                         # bytes, lists, dicts, arrays: their repr is no text
+
+# %% ../nbs/05_loading.ipynb #0482fd14
+_NOT_TEXT = object()   # `_as_text` of a cell that holds no text
+
+# %% ../nbs/05_loading.ipynb #8e29c940
+def _not_text_error(column: pd.Series, bad: list, source) -> BanglaDataError:
+    "The error for text-column cells that are not text: their rows, kinds and the first value, shortened."
+    vals = column.to_numpy(dtype=object)
+    kinds = sorted({type(vals[i]).__name__ for i in bad})
+    first = repr(vals[bad[0]])
+    first = first if len(first) <= 60 else first[:57] + '...'
+    rows = file_row_numbers(bad)
+    return BanglaDataError(
+        f"{source}: text column {column.name!r} holds {', '.join(kinds)} values, not text, at row{'s' * (len(bad) > 1)} "
+        f"{format_rows(rows)} (header = row 1; row {rows[0]}: {first}). A comment must be a string: write those "
+        "cells as text (in JSON a \"string\", in Parquet a string column, not binary or a list), or leave them out")
 
 # %% ../nbs/05_loading.ipynb #dcccb3fc
 def mojibake_note(texts:list, # the texts as read
@@ -358,9 +382,11 @@ def load_comments(data, # a file, DataFrame or 🤗 dataset of comments
         data, text_column=o.text_column, label_columns=o.label_columns, clean_text=o.clean_text,
         clean_options=o.clean_options, missing_text=o.missing_text, verbose=False, return_info=True,
         keep_raw_texts=(o.report_unk and o.clean_text) or o.keep_raw_texts, conflicts=o.conflicts,
-        true_values=o.true_values, false_values=o.false_values, split=o.split, cache_dir=cache_dir)
+        true_values=o.true_values, false_values=o.false_values, split=o.split, cache_dir=cache_dir,
+        max_text_chars=o.max_text_chars)
     named = {'id': o.id_column, 'split': o.split_column, 'groups': o.groups if isinstance(o.groups, str) else None}
-    cols = row_columns(data, info, {k: v for k, v in named.items() if v is not None}, split=o.split)
+    cols = row_columns(data, info, {k: v for k, v in named.items() if v is not None}, split=o.split,
+                       max_text_chars=o.max_text_chars)
     groups = cols.get('groups') if isinstance(o.groups, str) else kept_groups(o.groups, info)
     return LoadedData(comments, labels, list(o.label_columns), info, row_identities(data, info), cols.get('id'),
                       info.raw_texts, groups, cols.get('split'))
@@ -378,10 +404,11 @@ def row_columns(data, # what was loaded
                 info:LoadInfo, # its load report
                 columns:dict, # what each column is for ('id', 'split', 'groups') -> its name
                 split:str|None=None, # the split, when `data` is a 🤗 `DatasetDict`
+                max_text_chars:int|None=MAX_TEXT_CHARS, # the longest text cell allowed, as when it was loaded
                ) -> dict:
     "The values of `columns` for the kept rows (the table is read again, once, only when a column is asked for)."
     if not columns: return {}
-    table = read_table(data, split=split)
+    table = read_table(data, split=split, max_text_chars=max_text_chars)
     for what, name in columns.items():
         if name not in table.columns:
             raise BanglaDataError(f"{what} column {name!r} not found; the data has columns {list(table.columns)}")

@@ -87,6 +87,7 @@ class PrepareOptions:
     update_splits: bool = opt(False, '--update-splits', 'splits') # with `splits`: rows still there keep their place, new texts are assigned, removed rows dropped
     id_column: str|None = opt(None, '--id-column', 'load', metavar='COLUMN') # a column of row ids, carried to every table and split file
     keep_raw_texts: bool = opt(False, '--keep-raw-texts', 'run') # keep the texts as in the file, for `predictions_table` (memory)
+    max_text_chars: int = opt(1_000_000, '--max-text-chars', 'load', int, metavar='N') # the longest text cell a file may hold, in characters (0: no limit); a longer one is an error naming its row
 
     def __post_init__(self):
         if self.label_columns is None: self.label_columns = list(LABEL_COLUMNS)   # the design's labels

@@ -4,29 +4,39 @@
 
 # %% ../nbs/02_reading.ipynb #5bfd8508
 from __future__ import annotations
-import codecs, contextlib, csv, os, re
+import codecs, contextlib, csv, json, mmap, os, posixpath, re, zipfile, zlib
+from collections import Counter
+from xml.parsers import expat
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .env import BanglaDataError
+from .env import BanglaDataError, file_row_numbers, format_rows
 
 # %% auto #0
-__all__ = ['read_table', 'source_name', 'id_values']
+__all__ = ['MAX_TEXT_CHARS', 'read_table', 'source_name', 'id_values']
+
+# %% ../nbs/02_reading.ipynb #32ce72e1
+MAX_TEXT_CHARS = 1_000_000   # the default longest text cell, in characters (`max_text_chars`)
+_MAX_COLUMNS = 16_384        # Excel's widest sheet (column XFD): no table of comments is wider
+_MAX_ROWS = 1_048_576        # Excel's longest sheet: an .xlsx with more rows was not written by a spreadsheet program
 
 # %% ../nbs/02_reading.ipynb #347d89fb
 def read_table(source, # a file path, a DataFrame, a 🤗 `datasets.Dataset` or `DatasetDict`
                encoding:str|None=None, # the text encoding of a CSV/TSV/JSON file (default: UTF-8/UTF-16, sniffed)
                sheet_name=0, # the sheet of a spreadsheet
                split:str|None=None, # the split of a `DatasetDict` (e.g. 'train')
+               max_text_chars:int|None=MAX_TEXT_CHARS, # the longest text cell allowed, in characters (0/None: no limit)
               ) -> pd.DataFrame:
     ("Read a .csv/.tsv/.xlsx/.jsonl/.parquet file (or take a DataFrame) with cleaned column names; text "
      "cells kept as written.")
-    if isinstance(source, pd.DataFrame) or _is_hf_table(source): return _in_memory_table(source, split)
+    if isinstance(source, pd.DataFrame) or _is_hf_table(source):
+        return _check_cell_sizes(_in_memory_table(source, split), source_name(source, split), max_text_chars)
     if split is not None: raise BanglaDataError(f"split={split!r} is only for a DatasetDict, not a file")
     path = _checked_path(source, encoding)
     ext = path.suffix.lower()
     _check_content(path, ext)
-    return _clean_columns(_read_file(path, ext, encoding, sheet_name), path)
+    df = _clean_columns(_read_file(path, ext, encoding, sheet_name, max_text_chars), path)
+    return _check_cell_sizes(df, path, max_text_chars, file=True)
 
 # %% ../nbs/02_reading.ipynb #9ee600b2
 def _column_names(names) -> list[str]:
@@ -36,17 +46,52 @@ def _column_names(names) -> list[str]:
 # %% ../nbs/02_reading.ipynb #37ba3869
 def _check_unique(names, source) -> list[str]:
     "`names` (cleaned), or a `BanglaDataError` naming the duplicates: the one duplicate-header rule for every format."
+    _check_width(len(names), source)
     names = _column_names(names)
-    dups = sorted({n for n in names if names.count(n) > 1 and n})
+    dups = sorted(n for n, k in Counter(names).items() if k > 1 and n)     # linear: a header may be very wide
     if dups: raise BanglaDataError(f"{source}: duplicate column name(s) {dups} in the header; rename them so "
                                    "each column is unique")
     return names
+
+# %% ../nbs/02_reading.ipynb #8f23607c
+def _check_width(n:int, source) -> None:
+    "A `BanglaDataError` when a table has more than `_MAX_COLUMNS` columns."
+    if n > _MAX_COLUMNS: raise BanglaDataError(
+        f"{source}: the table has {n:,} columns, more than the {_MAX_COLUMNS:,} a spreadsheet can hold: check that "
+        "this is the right file and that its first line is the header (a table of comments has a few columns)")
 
 # %% ../nbs/02_reading.ipynb #694621b7
 def _clean_columns(df: pd.DataFrame, source) -> pd.DataFrame:
     "`df` with its column names cleaned and checked (`_check_unique`), in place."
     df.columns = _check_unique(df.columns, source)
     return df
+
+# %% ../nbs/02_reading.ipynb #b9b86e9e
+def _check_cell_sizes(df: pd.DataFrame, source, max_chars, file:bool=False) -> pd.DataFrame:
+    "`df`, or a `BanglaDataError` naming the rows of the first column with a text cell over `max_chars` characters."
+    if not max_chars: return df
+    for c in df.columns:
+        over = np.flatnonzero(_text_lengths(df[c]) > max_chars)
+        if len(over): raise _too_long(source, c, file_row_numbers(over) if file else df.index[over], max_chars,
+                                      len(df[c].iloc[over[0]]), file)
+    return df
+
+# %% ../nbs/02_reading.ipynb #bdc96d49
+def _text_lengths(col: pd.Series) -> np.ndarray:
+    "The length of every text cell of a column (0 for other cells), without copying the texts."
+    if isinstance(col.dtype, pd.StringDtype): return col.str.len().fillna(0).to_numpy()
+    if col.dtype != object: return np.zeros(len(col), dtype=np.int64)
+    return np.fromiter((len(v) if isinstance(v, str) else 0 for v in col.to_numpy()), dtype=np.int64, count=len(col))
+
+# %% ../nbs/02_reading.ipynb #4fa5da13
+def _too_long(source, column, rows, max_chars, n=None, file=True) -> BanglaDataError:
+    "The error for text cells over `max_chars` characters: where they are, and the option that allows them."
+    where = f"{'row' if file else 'index'}{'s' * (len(rows) > 1)} {format_rows(rows)}{' (header = row 1)' * file}"
+    size, col = f" holds {n:,} characters," if n else ' is', '' if column is None else f" in column {column!r}"
+    return BanglaDataError(
+        f"{source}: the text cell{col} at {where}{size} over max_text_chars={max_chars:,} characters "
+        "(a comment is rarely over a few thousand; an unclosed quote can swallow the rest of a file into one cell). "
+        "Check the file, or raise the limit: max_text_chars=N (--max-text-chars N; 0 for no limit)")
 
 # %% ../nbs/02_reading.ipynb #3fae3a69
 def _is_hf(source, kind: str) -> bool:
@@ -129,12 +174,12 @@ def _check_content(path: Path, ext: str) -> None:
     raise BanglaDataError(f"{path}: named {ext} but it is not {what} file: {looks}; {hint}")
 
 # %% ../nbs/02_reading.ipynb #68f2effa
-def _read_file(path: Path, ext: str, encoding, sheet_name) -> pd.DataFrame:
+def _read_file(path: Path, ext: str, encoding, sheet_name, max_chars=None) -> pd.DataFrame:
     "The table in `path` read by the reader of its extension `ext`; library errors become `BanglaDataError`s."
     try:
         if ext not in _FORMATS: raise BanglaDataError(f"{path}: unsupported file type {ext!r}; use .csv, .tsv, .xlsx, "
                                                       ".jsonl or .parquet, or pass a DataFrame")
-        return _FORMATS[ext](path, encoding, sheet_name)
+        return _FORMATS[ext](path, encoding, sheet_name, max_chars)
     except UnicodeError as e:
         raise _decode_hint(path, e) if isinstance(e, UnicodeDecodeError) else BanglaDataError(f"{path}: {e}") from None
     except pd.errors.EmptyDataError: raise BanglaDataError(f"{path}: no columns found (the file is "
@@ -147,8 +192,10 @@ def _read_file(path: Path, ext: str, encoding, sheet_name) -> pd.DataFrame:
 
 # %% ../nbs/02_reading.ipynb #e4582b72
 def _decode_hint(path, e):
-    "The error for a file that is not valid UTF-8, with how to re-save it or which encoding to pass."
-    return BanglaDataError(f"{path}: not valid UTF-8 (byte {e.object[e.start:e.start+1]!r} at offset {e.start}). "
+    "The error for a file that is not valid UTF-8 (or the encoding read), with how to re-save it or what to pass."
+    enc = str(e.encoding).lower().replace('_', '-')
+    name = 'UTF-8' if enc.startswith('utf-8') else enc.upper()
+    return BanglaDataError(f"{path}: not valid {name} (byte {e.object[e.start:e.start+1]!r} at offset {e.start}). "
                            "Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`) or "
                            "pass encoding='cp1252'.")
 
@@ -157,12 +204,13 @@ _READERS = {'.csv': ',', '.tsv': '\t', '.txt': '\t'}
 _OTHER_SEPS = (';', '|', '\t', ',')  # tried, in this order, when a text table's header has a single column
 
 # %% ../nbs/02_reading.ipynb #afff79c5
-def _read_delimited(path: Path, encoding, sheet_name=None) -> pd.DataFrame:
+def _read_delimited(path: Path, encoding, sheet_name=None, max_chars=None) -> pd.DataFrame:
     "A CSV/TSV file with every cell as text, its separator kept in `df.attrs['delimiter']`."
     enc = encoding or _sniff_encoding(path)
     sep = _READERS[path.suffix.lower()]
-    sep = _detect_sep(path, sep, enc, _csv_header(path, sep, enc))
-    header = _check_unique(_csv_header(path, sep, enc), path)
+    sep = _detect_sep(path, sep, enc, _csv_header(path, sep, enc, max_chars))
+    header = _check_unique(_csv_header(path, sep, enc, max_chars), path)
+    _check_fields(path, sep, enc, max_chars)
     try: df = pd.read_csv(path, sep=sep, encoding=enc, dtype=str, keep_default_na=False, na_filter=False, engine='c')
     except pd.errors.ParserError as e:
         if 'Expected' in str(e): raise _ragged_error(path, sep, enc, len(header)) from None
@@ -174,28 +222,33 @@ def _read_delimited(path: Path, encoding, sheet_name=None) -> pd.DataFrame:
 
 # %% ../nbs/02_reading.ipynb #25c7035d
 def _sniff_encoding(path: Path) -> str:
-    ("'utf-16' for a UTF-16 BOM, 'utf-16-le'/'-be' for UTF-16 without one (NUL bytes in an ASCII "
+    ("'utf-32'/'utf-16' for their BOM, '-le'/'-be' for UTF-32/16 without one (NUL bytes in an ASCII "
      "header), else 'utf-8-sig'.")
     with path.open('rb') as f: head = f.read(4)
+    if head in (b'\xff\xfe\x00\x00', b'\x00\x00\xfe\xff'): return 'utf-32'     # before UTF-16: FF FE starts both
     if head[:2] in (b'\xff\xfe', b'\xfe\xff'): return 'utf-16'
+    if len(head) == 4 and head[0] and head[1:] == b'\0\0\0': return 'utf-32-le'
+    if len(head) == 4 and head[3] and head[:3] == b'\0\0\0': return 'utf-32-be'
     if len(head) == 4 and head[1] == head[3] == 0 and head[0] and head[2]: return 'utf-16-le'
     if len(head) == 4 and head[0] == head[2] == 0 and head[1] and head[3]: return 'utf-16-be'
     return 'utf-8-sig'
 
 # %% ../nbs/02_reading.ipynb #e178a1ef
 @contextlib.contextmanager
-def _no_field_limit():
-    "Lift the csv module's 131,072-character field limit (a single comment can be megabytes long)."
+def _field_limit(limit=None): # the longest field the csv module may read (None/0: no limit)
+    "Set the csv module's field limit (131,072 characters by default; a single comment can be longer) for a block."
     old = csv.field_size_limit()
-    csv.field_size_limit(2**31 - 1)
+    csv.field_size_limit(limit or 2**31 - 1)
     try: yield
     finally: csv.field_size_limit(old)
 
 # %% ../nbs/02_reading.ipynb #4cad4110
-def _csv_header(path: Path, sep: str, encoding: str) -> list[str]:
-    "The header row's fields, as the csv module splits them on `sep`."
-    with path.open(encoding=encoding, newline='') as f, _no_field_limit():
-        return next(csv.reader(f, delimiter=sep), [])
+def _csv_header(path: Path, sep: str, encoding: str, max_chars=None) -> list[str]:
+    "The header row's fields, as the csv module splits them on `sep` (a field over `max_chars` is an error)."
+    with path.open(encoding=encoding, newline='') as f, _field_limit(max_chars):
+        r = csv.reader(f, delimiter=sep)
+        try: return next(r, [])
+        except csv.Error as e: raise _field_error(path, e, 1, r.line_num, max_chars) from None
 
 # %% ../nbs/02_reading.ipynb #0edbc0e5
 def _detect_sep(path: Path, sep: str, encoding: str, header: list) -> str:
@@ -208,7 +261,7 @@ def _detect_sep(path: Path, sep: str, encoding: str, header: list) -> str:
 def _ragged_row(path: Path, sep: str, encoding: str, width: int):
     ("The first `(row number, field count)` of a row whose field count differs from the header's "
      "`width` (header = row 1).")
-    with path.open(encoding=encoding, newline='') as f, _no_field_limit():
+    with path.open(encoding=encoding, newline='') as f, _field_limit():
         r = csv.reader(f, delimiter=sep)
         next(r, None)
         for row in r:
@@ -226,24 +279,302 @@ def _ragged_error(path: Path, sep: str, encoding: str, width: int) -> BanglaData
                            'quoted. Put such cells in double quotes ("ক, খ"), as spreadsheet programs '
                            'do when they save CSV.')
 
+# %% ../nbs/02_reading.ipynb #791e5f8e
+def _check_fields(path: Path, sep: str, encoding: str, max_chars) -> None:
+    ("A `BanglaDataError` for a field over `max_chars` characters or a bare `\\r` in an unquoted field; the csv "
+     "module looks only when the bytes say one may be there.")
+    long, bare_cr = _suspects(path, max_chars)
+    if not (long or bare_cr): return
+    with path.open(encoding=encoding, newline='\n' if bare_cr else '') as f, _field_limit(max_chars):
+        r, n = csv.reader(f, delimiter=sep), 0
+        try:
+            for row in r: n += bool(row)          # records, as pandas counts them (blank lines skipped)
+        except csv.Error as e: raise _field_error(path, e, n + 1, r.line_num, max_chars) from None
+
+# %% ../nbs/02_reading.ipynb #84f47e77
+_BARE_CR = re.compile(rb'\r(?!\n)')   # a carriage return not ending a line
+
+# %% ../nbs/02_reading.ipynb #a797b81c
+def _suspects(path: Path, max_chars) -> tuple:
+    "`(long, bare_cr)`: whether a line is longer than `max_chars` bytes, and a bare `\\r` is in a file of `\\n` lines."
+    with path.open('rb') as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        bare_cr = m.find(b'\r') >= 0 and m.find(b'\n') >= 0 and _BARE_CR.search(m) is not None
+        return bool(max_chars) and len(m) > max_chars and _longest_line(m) > max_chars, bare_cr
+
+# %% ../nbs/02_reading.ipynb #ff9e38f2
+def _longest_line(buf, chunk:int=1 << 24) -> int:
+    "The length in bytes of the longest line of `buf` (lines split at `\\n`), read `chunk` bytes at a time."
+    longest, start = 0, 0
+    for i in range(0, len(buf), chunk):
+        nl = np.flatnonzero(np.frombuffer(buf[i:i + chunk], np.uint8) == 10) + i
+        if len(nl): longest, start = max(longest, int(nl[0]) - start, int(np.diff(nl).max(initial=1)) - 1), int(nl[-1]) + 1
+    return max(longest, len(buf) - start)
+
+# %% ../nbs/02_reading.ipynb #ad0f8c60
+def _field_error(path: Path, e: Exception, row: int, line: int, max_chars) -> Exception:
+    "The error for what the csv module refused at `row` (header = row 1), ending on `line`; `e` itself if unknown."
+    if 'new-line character' in str(e): return BanglaDataError(
+        f"{path}: a bare carriage return (\\r) inside an unquoted field at row {row} (line {line}): pandas would end "
+        "the row there and read the rest of the comment as a row of its own, with empty labels. Put that cell in "
+        "double quotes, or replace the \\r (e.g. by a space: `tr '\\r' ' ' < in.csv > out.csv` when the lines end "
+        "in \\n)")
+    if 'field larger' in str(e): return _too_long(path, None, [row], max_chars)
+    return e
+
 # %% ../nbs/02_reading.ipynb #0cd5dac4
-def _read_spreadsheet(path: Path, encoding, sheet_name) -> pd.DataFrame:
+def _read_spreadsheet(path: Path, encoding, sheet_name, max_chars=None) -> pd.DataFrame:
     "A sheet of an .xlsx/.xls file: duplicate headers refused, `NA` kept as text, empty unnamed columns dropped."
-    _check_unique([c for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0]
-                   if not pd.isna(c)], path)
-    df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)   # a comment "NA" is text; empty cells ''
+    with path.open('rb') as f: ole = f.read(4) == b'\xd0\xcf\x11\xe0'
+    if ole:                                                                    # an old .xls file: pandas (xlrd)
+        _check_unique([c for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0]
+                       if not pd.isna(c)], path)
+        df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)  # a comment "NA" is text; empty ''
+    else: df = _sheet_frame(_xlsx_rows(path, sheet_name, max_chars), path)
     return df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all())
                       for c in df.columns]]
 
+# %% ../nbs/02_reading.ipynb #b3ece0a0
+def _xlsx_rows(path: Path, sheet_name, max_chars) -> list:
+    "The rows of one sheet of an .xlsx file as lists of cell values; a damaged file or a zip that is no workbook refused."
+    try:
+        with zipfile.ZipFile(path) as z:
+            if 'xl/workbook.xml' not in z.NameToInfo:
+                raise BanglaDataError(f"{path}: a zip archive, but not an Excel workbook (it has no xl/workbook.xml; "
+                                      f"it holds {sorted(z.NameToInfo)[:5]}): unpack it, or save the table from a "
+                                      "spreadsheet program as .xlsx or .csv")
+            strings = _shared_strings(z, path, max_chars) if 'xl/sharedStrings.xml' in z.NameToInfo else []
+            reader = _SheetReader(path, strings, max_chars)
+            _parse_xml(z, _sheet_part(z, sheet_name, path), path, reader.start, reader.end, reader.chars)
+            return reader.rows
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+        raise BanglaDataError(f"{path}: a damaged .xlsx file, it cannot be unpacked ({e}): open it in a spreadsheet "
+                              "program and save it again, or export the sheet as .csv") from None
+
 # %% ../nbs/02_reading.ipynb #20186a19
-def _read_json(path: Path, encoding, sheet_name=None) -> pd.DataFrame:
-    "A .json file (one table), or a .jsonl/.ndjson file (one row a line), with values as written."
-    lines = path.suffix.lower() in ('.jsonl', '.ndjson')
-    return pd.read_json(path, lines=lines, dtype=False, encoding=encoding or 'utf-8')
+_MAX_PART = 2 << 30   # the largest XML part of an .xlsx read (bytes, unpacked, as the zip's directory says)
+_MAX_STRINGS = 4 * _MAX_ROWS   # the most shared strings (distinct texts) kept from an .xlsx
+
+# %% ../nbs/02_reading.ipynb #b576f8a8
+def _parse_xml(z: zipfile.ZipFile, name: str, path: Path, start, end=None, chars=None) -> None:
+    "Stream the XML part `name` of `z` through expat handlers (tag names without namespace); DTDs refused."
+    info = z.NameToInfo.get(name)
+    if info is None: raise BanglaDataError(f"{path}: a damaged .xlsx file: the workbook names {name}, which the "
+                                           "zip does not hold; open it in a spreadsheet program and save it again")
+    if info.file_size > _MAX_PART: raise BanglaDataError(
+        f"{path}: {name} unpacks to {info.file_size:,} bytes, more than {_MAX_PART:,}: refused before unpacking. "
+        "Export the sheet as .csv or .parquet instead")
+    p = expat.ParserCreate(namespace_separator=' ')
+    p.StartElementHandler = lambda n, a: start(n.rpartition(' ')[2], a)
+    if end: p.EndElementHandler = lambda n: end(n.rpartition(' ')[2])
+    if chars: p.CharacterDataHandler, p.buffer_text = chars, True
+    p.StartDoctypeDeclHandler = lambda *a: _bad_xml(path, name, 'a DTD, which a workbook never has')
+    with z.open(info) as f:
+        try:
+            while chunk := f.read(1 << 20): p.Parse(chunk, False)
+            p.Parse(b'', True)
+        except expat.ExpatError as e: _bad_xml(path, name, f"XML that cannot be parsed ({e})")
 
 # %% ../nbs/02_reading.ipynb #69226a51
-def _read_parquet(path: Path, encoding=None, sheet_name=None) -> pd.DataFrame:
-    "A Parquet file, with its own column types."
+def _bad_xml(path, name, what):
+    "Raise the error for an XML part of an .xlsx that holds `what`."
+    raise BanglaDataError(f"{path}: a damaged .xlsx file: {name} holds {what}; open it in a spreadsheet program and "
+                          "save it again, or export the sheet as .csv")
+
+# %% ../nbs/02_reading.ipynb #6507212f
+def _sheet_part(z: zipfile.ZipFile, sheet_name, path: Path) -> str:
+    "The zip member of the sheet `sheet_name` (its position, or its name), from the workbook and its relationships."
+    sheets, targets = [], {}
+    _parse_xml(z, 'xl/workbook.xml', path, lambda n, a: n == 'sheet' and sheets.append(
+        ({k.rpartition(' ')[2]: v for k, v in a.items()})))
+    if 'xl/_rels/workbook.xml.rels' in z.NameToInfo:
+        _parse_xml(z, 'xl/_rels/workbook.xml.rels', path,
+                   lambda n, a: n == 'Relationship' and targets.setdefault(a.get('Id'), a.get('Target', '')))
+    names = [s.get('name') for s in sheets]
+    i = sheet_name if isinstance(sheet_name, int) else names.index(sheet_name) if sheet_name in names else None
+    if i is None or not -len(sheets) <= i < len(sheets):
+        raise BanglaDataError(f"{path}: no sheet {sheet_name!r}; the workbook has the sheets {names}")
+    target = targets.get(sheets[i].get('id'), f'worksheets/sheet{i + 1}.xml')
+    return target.lstrip('/') if target.startswith('/') else posixpath.normpath(posixpath.join('xl', target))
+
+# %% ../nbs/02_reading.ipynb #cc07523e
+class _Long(int):
+    "A shared string longer than the limit, kept as its length only (an error once a cell uses it)."
+
+# %% ../nbs/02_reading.ipynb #e66827f4
+def _shared_strings(z: zipfile.ZipFile, path: Path, max_chars) -> list:
+    "The shared strings of an .xlsx; one longer than `max_chars` is kept as its length (`_Long`), never whole."
+    out, text, n, state = [], [], [0], {'t': False, 'rPh': False}   # in a <t>, in a phonetic run (not the text)
+    def start(name, attrs):
+        if name in state: state[name] = True
+        elif name == 'si': text.clear(); n[0] = 0
+    def end(name):
+        if name in state: state[name] = False
+        elif name == 'si':
+            if len(out) >= _MAX_STRINGS: raise BanglaDataError(
+                f"{path}: more than {_MAX_STRINGS:,} different texts in xl/sharedStrings.xml: refused before they "
+                "fill the memory. Export the sheet as .csv or .parquet instead")
+            out.append(_Long(n[0]) if max_chars and n[0] > max_chars else ''.join(text))
+    def chars(data):
+        if not state['t'] or state['rPh']: return
+        n[0] += len(data)
+        if not max_chars or n[0] <= max_chars: text.append(data)
+        else: text.clear()
+    _parse_xml(z, 'xl/sharedStrings.xml', path, start, end, chars)
+    return out
+
+# %% ../nbs/02_reading.ipynb #a644568d
+class _SheetReader:
+    "expat handlers reading a worksheet's cells into `rows`, refusing rows, columns and cells past the limits at once."
+    def __init__(self, path, strings, max_chars):
+        self.path, self.strings, self.max_chars = path, strings, max_chars
+        self.rows, self.text, self.size, self.keep, self.cell, self.rph = [], [], 0, False, None, False
+
+    def start(self, name, a):
+        "An element opens: a row, a cell, a value or text of a cell, or the sheet's declared size."
+        if name == 'row': self._row(int(a['r']) if a.get('r', '').isdigit() else len(self.rows) + 1)
+        elif name == 'c': self._cell(a)
+        elif name in ('v', 't') and self.cell is not None: self.keep = not self.rph
+        elif name == 'rPh': self.rph = True
+        elif name == 'dimension': self._check_ref(a.get('ref', '').rpartition(':')[2], 'the sheet declares')
+
+    def chars(self, data):
+        "Text inside a cell's value: counted, and refused as soon as it passes `max_chars`."
+        if not self.keep: return
+        self.size += len(data)
+        if self.max_chars and self.size > self.max_chars: raise self._long(None)
+        self.text.append(data)
+
+    def end(self, name):
+        "An element closes: a cell's value is converted and put in its row."
+        if name in ('v', 't'): self.keep = False
+        elif name == 'rPh': self.rph = False
+        elif name == 'c' and self.cell is not None:
+            col, kind = self.cell
+            row = self.rows[-1]
+            row.extend([''] * (col - len(row)))
+            row.append(self._value(kind, ''.join(self.text)))
+            self.cell = None
+
+    def _row(self, r):
+        "Start row `r` (1-based), after empty rows for any skipped."
+        if r > _MAX_ROWS: self._check_ref(f'A{r}', 'the sheet has')
+        self.rows.extend([] for _ in range(r - 1 - len(self.rows)))
+        self.rows.append([])
+
+    def _cell(self, a):
+        "Start a cell: its column (from its reference, else the next one) and type."
+        if not self.rows: self.rows.append([])
+        ref = a.get('r', '')
+        col = _column_number(ref) - 1 if ref[:1].isalpha() else len(self.rows[-1])
+        if col >= _MAX_COLUMNS: self._check_ref(ref or f'{_column_letters(col + 1)}{len(self.rows)}', 'the sheet has')
+        self.cell, self.text, self.size = (col, a.get('t', 'n')), [], 0
+
+    def _check_ref(self, ref, what):
+        "A `BanglaDataError` when the cell reference `ref` (e.g. 'B1048577') is past Excel's last row or column."
+        m = re.fullmatch(r'\$?([A-Za-z]{1,7})\$?([0-9]{1,12})', ref)
+        if m and (int(m[2]) > _MAX_ROWS or _column_number(m[1]) > _MAX_COLUMNS): raise BanglaDataError(
+            f"{self.path}: {what} a cell at {ref}, past the {_MAX_ROWS:,} rows and {_MAX_COLUMNS:,} columns a "
+            "spreadsheet can hold: it was not written by a spreadsheet program, or it is damaged. Export the table "
+            "as .csv or .parquet if those rows are real")
+
+    def _value(self, kind, text):
+        "A cell's value from its type `kind` and XML text: a shared or inline string, a number, a boolean."
+        if kind == 's':
+            v = self.strings[int(text)] if text.isdigit() and int(text) < len(self.strings) else ''
+            if isinstance(v, _Long): raise self._long(int(v))
+            return v
+        if kind == 'b': return text == '1'
+        if kind == 'e': return ''                   # an error value (#NAME?, #N/A): no value, as pandas reads it
+        if kind != 'n' or not text: return text
+        try: v = float(text)
+        except ValueError: return text
+        return int(v) if v.is_integer() and abs(v) < 2**53 else v
+
+    def _long(self, n):
+        "The error for the cell being read: longer than `max_chars` (`n` characters, if known)."
+        col = self.cell[0]
+        head = self.rows[0][col] if len(self.rows) > 1 and col < len(self.rows[0]) else None
+        name = head if head not in (None, '') else _column_letters(col + 1)
+        return _too_long(self.path, name, [len(self.rows)], self.max_chars, n)
+
+# %% ../nbs/02_reading.ipynb #0a1eae1e
+def _column_number(letters:str) -> int:
+    "The 1-based number of a column from its letters or a cell reference ('A' -> 1, 'AB12' -> 28)."
+    n = 0
+    for ch in letters:
+        if not ch.isalpha(): break
+        n = n * 26 + ord(ch.upper()) - 64
+    return n
+
+# %% ../nbs/02_reading.ipynb #5c74fc3c
+def _column_letters(n:int) -> str:
+    "The letters of the 1-based column `n` (28 -> 'AB')."
+    s = ''
+    while n: n, r = divmod(n - 1, 26); s = chr(65 + r) + s
+    return s
+
+# %% ../nbs/02_reading.ipynb #37bc2d89
+def _sheet_frame(rows: list, path: Path) -> pd.DataFrame:
+    "A DataFrame of a sheet's rows: the first row the header (an empty cell 'Unnamed: i'), trailing empty rows dropped."
+    while rows and all(v == '' for v in rows[-1]): rows.pop()
+    if not rows: raise BanglaDataError(f"{path}: the sheet is empty (no header row)")
+    width = max(map(len, rows))
+    header = rows[0] + [''] * (width - len(rows[0]))
+    _check_unique([c for c in header if c != ''], path)
+    names = [f'Unnamed: {i}' if c == '' else c for i, c in enumerate(header)]
+    cols = {i: [r[i] if i < len(r) else '' for r in rows[1:]] for i in range(width)}
+    df = pd.DataFrame(cols) if rows[1:] else pd.DataFrame({i: [] for i in range(width)}, dtype=object)
+    df.columns = names
+    return df
+
+# %% ../nbs/02_reading.ipynb #7b93e2e0
+def _read_json(path: Path, encoding, sheet_name=None, max_chars=None) -> pd.DataFrame:
+    "A .json file (one table), or a .jsonl/.ndjson file (one row a line), with values as written."
+    if path.suffix.lower() not in ('.jsonl', '.ndjson'):
+        return pd.read_json(path, dtype=False, encoding=encoding or 'utf-8')
+    rows, keys = [], {}
+    with path.open(encoding=encoding or _sniff_encoding(path)) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip(): continue
+            rows.append(_json_object(line, path, i))
+            keys.update(dict.fromkeys(rows[-1]))
+            if len(keys) > _MAX_COLUMNS: _check_width(len(keys), f"{path} (line {i})")
+    if not rows: raise pd.errors.EmptyDataError('no rows')
+    return pd.DataFrame(rows, columns=list(keys))
+
+# %% ../nbs/02_reading.ipynb #e4e9ac90
+class _RepeatedKey(Exception):
+    "A JSON object gives the same key twice."
+
+# %% ../nbs/02_reading.ipynb #5251e427
+def _unique_pairs(pairs) -> dict:
+    "A JSON object's `(key, value)` pairs as a dict, or `_RepeatedKey` naming a key given twice."
+    out = dict(pairs)
+    if len(out) < len(pairs): raise _RepeatedKey(next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1))
+    return out
+
+# %% ../nbs/02_reading.ipynb #96dd9eb4
+def _json_object(line: str, path: Path, i: int) -> dict:
+    "The JSON object on line `i`; a `BanglaDataError` naming the line if it is not valid JSON, no object, or repeats a key."
+    try: obj = json.loads(line, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError as e:
+        raise BanglaDataError(f"{path}: line {i} is not valid JSON ({e.msg}, column {e.colno}); each line of a "
+                              ".jsonl file must be one JSON object") from None
+    except _RepeatedKey as e:
+        raise BanglaDataError(f"{path}: line {i} gives the key {e.args[0]!r} twice; a JSON reader would silently "
+                              "keep the last value. Keep one of them") from None
+    except RecursionError:
+        raise BanglaDataError(f"{path}: line {i} nests JSON too deeply to be a row of a table") from None
+    if not isinstance(obj, dict):
+        raise BanglaDataError(f"{path}: line {i} holds a JSON {type(obj).__name__}, not an object; each line of a "
+                              '.jsonl file must be one object, e.g. {"comment_text": "...", "bully": 0}')
+    return obj
+
+# %% ../nbs/02_reading.ipynb #eb4f802f
+def _read_parquet(path: Path, encoding=None, sheet_name=None, max_chars=None) -> pd.DataFrame:
+    "A Parquet file, with its own column types, its width checked from its schema first."
+    import pyarrow.parquet as pq
+    _check_width(len(pq.read_schema(path).names), path)
     return pd.read_parquet(path)
 
 # %% ../nbs/02_reading.ipynb #cdbb9f4b

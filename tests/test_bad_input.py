@@ -167,9 +167,11 @@ def test_a_5mb_single_comment(tmp_path):
     with open(p, 'w', encoding='utf-8', newline='') as f:
         csv.writer(f).writerows([['comment_text', 'bully'], ['ছোট', 0], [big, 1], ['শেষ', 0]])
     assert p.stat().st_size > 5_000_000
-    raw, y, _, _ = _load(p, clean_text=False)
+    with pytest.raises(BanglaDataError, match=r"row 3 \(header = row 1\) holds 2,621,440 characters, over max_text_chars=1,000,000"):
+        _load(p)                                             # over the default limit (issue 23): refused, by row
+    raw, y, _, _ = _load(p, clean_text=False, max_text_chars=3_000_000)
     assert raw[1] == big and len(raw) == 3 and y[:, 0].tolist() == [0, 1, 0]
-    c, _, _, _ = _load(p)
+    c, _, _, _ = _load(p, max_text_chars=0)                  # 0: no limit
     assert c[1] == ' '.join(big.split()) and c[0] == 'ছোট'
 
 

@@ -4,13 +4,15 @@
 
 # %% ../nbs/20a_align.ipynb #387f8872
 from __future__ import annotations
+import weakref
 from typing import Optional
 import numpy as np
 from .env import BanglaDataError
 from .tokenized import VIRTUAL_END
 
 # %% auto #0
-__all__ = ['char_align', 'word_spans', 'word_pool', 'batch_alignment', 'plot_alignment']
+__all__ = ['char_align', 'word_spans', 'word_pool', 'batch_alignment', 'RowAlignment', 'row_alignment', 'alignment_for',
+           'plot_alignment']
 
 # %% ../nbs/20a_align.ipynb #37aa18ed
 _DENSE_MAX = 65536   # batches up to this many (student, teacher) token pairs take the direct route
@@ -48,7 +50,7 @@ def _dense_align(s: np.ndarray, t: np.ndarray) -> tuple:
     ov -= np.maximum(s[:, :, None, 0], t[:, None, :, 0])
     np.maximum(ov, 0, out=ov)
     total = ov @ np.ones(ov.shape[2], np.float32)
-    ov *= (1 / np.maximum(total, 1))[:, :, None]
+    ov /= np.maximum(total, 1)[:, :, None]           # divided, as the windowed route does: the same float32 shares
     return ov, total > 0
 
 # %% ../nbs/20a_align.ipynb #c84caa94
@@ -134,6 +136,78 @@ def batch_alignment(student_spans, # (B, T_s, 2) the student's spans in the batc
         out.update(words={names[0]: torch.from_numpy(ps), names[1]: torch.from_numpy(pt)},
                    word_mask=torch.from_numpy(both))
     return out
+
+# %% ../nbs/20a_align.ipynb #0857c1e1
+class RowAlignment:
+    "Every row's alignment between two views as `(student token, teacher token, share)` triples (`row_alignment`)."
+    def __init__(self, offsets, # (N+1,) int64: row `r`'s triples are `offsets[r]:offsets[r+1]`
+                 student_pos, # (triples,) the student token's position in its row
+                 teacher_pos, # (triples,) the teacher token's position in its row
+                 share, # (triples,) float32: the share of the student token's characters the teacher token covers
+                ):
+        self.offsets, self.student_pos, self.teacher_pos, self.share = offsets, student_pos, teacher_pos, share
+
+    def __len__(self): return len(self.offsets) - 1
+    @property
+    def nbytes(self) -> int: return int(sum(a.nbytes for a in (self.offsets, self.student_pos, self.teacher_pos,
+                                                                 self.share)))
+
+    def batch(self, rows, # (B,) row positions
+              T_s:int, # the student view's batch width
+              T_t:int, # the teacher view's batch width
+             ) -> tuple:
+        "`(align, mask)` of `rows` as `char_align` gives them for batches `T_s` and `T_t` wide: the triples scattered."
+        rows = np.asarray(rows)
+        start = self.offsets[rows]
+        n = self.offsets[rows + 1] - start                      # each row's number of triples
+        ends = np.cumsum(n)
+        k = np.arange(int(ends[-1]) if len(n) else 0)
+        k += np.repeat(start - ends + n, n)                     # the rows' triples, one after another
+        i = np.repeat(np.arange(0, len(n) * T_s, T_s), n)
+        i += self.student_pos[k]                                # (row in batch, student token), flat
+        a = np.zeros(len(n) * T_s * T_t, np.float32)
+        a[i * T_t + self.teacher_pos[k]] = self.share[k]
+        m = np.zeros(len(n) * T_s, bool)
+        m[i] = True
+        return a.reshape(len(n), T_s, T_t), m.reshape(len(n), T_s)
+
+    def __repr__(self): return f"RowAlignment({len(self):,} rows, {len(self.share):,} shares, {self.nbytes / 1e6:.1f} MB)"
+
+# %% ../nbs/20a_align.ipynb #be1d9ab4
+def row_alignment(student, # the student view: a `TokenizedData` with spans
+                  teacher, # the teacher view of the same rows
+                  chunk_rows:int=256, # rows aligned at once (ordered by length, so chunks pad little)
+                 ) -> RowAlignment:
+    "The alignment of every row of the two views, computed once in chunks (`char_align`'s shares, kept where non-zero)."
+    order = np.argsort(np.asarray(student.lengths), kind='stable')
+    parts = [_chunk_triples(student, teacher, order[c:c + chunk_rows]) for c in range(0, len(order), chunk_rows)]
+    row, si, ti, w = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(4))
+    by_row = np.argsort(row, kind='stable')                 # each row's triples stay in (student, teacher) order
+    offsets = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(np.bincount(row, minlength=len(order)), out=offsets[1:])
+    return RowAlignment(offsets, si[by_row].astype(np.uint16), ti[by_row].astype(np.uint16),
+                        w[by_row].astype(np.float32))
+
+# %% ../nbs/20a_align.ipynb #2a69bfa2
+def _chunk_triples(student, teacher, rows: np.ndarray) -> tuple:
+    "`(row, student pos, teacher pos, share)` of the non-zero shares of `rows` (one `char_align` over them)."
+    a, _ = _align(student.batch_spans(rows), teacher.batch_spans(rows))
+    b, i, j = np.nonzero(a)
+    return rows[b], i, j, a[b, i, j]
+
+# %% ../nbs/20a_align.ipynb #f0c15f67
+_ALIGNMENTS = weakref.WeakKeyDictionary()   # student view -> {id(teacher view): (weak teacher, RowAlignment)}
+
+def alignment_for(student, # the student view (`TokenizedData` with spans)
+                  teacher, # the teacher view
+                 ) -> RowAlignment:
+    "`row_alignment(student, teacher)`, built on first use and kept while both views are alive."
+    known = _ALIGNMENTS.setdefault(student, {})
+    ref, found = known.get(id(teacher), (None, None))
+    if ref is None or ref() is not teacher:
+        found = row_alignment(student, teacher)
+        known[id(teacher)] = (weakref.ref(teacher), found)
+    return found
 
 # %% ../nbs/20a_align.ipynb #84e7fa84
 def plot_alignment(align, # (T_s, T_t) one row of a batch's `align`

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 from .env import BanglaDataError
 from .tokenized import PaddedGather, TokenizedData, no_spans_message, round_up
-from .align import batch_alignment
+from .align import alignment_for, batch_alignment
 
 # %% auto #0
 __all__ = ['BATCH_KEYS', 'ORDERS', 'as_source', 'mask_tokens', 'EpochBatch', 'IndexedDataset', 'check_indices', 'collate_batch',
@@ -95,6 +95,9 @@ class _TokenizedSource:
                  labels=torch.from_numpy(self.labels[rows].astype(np.float32)))
         if spans: b['spans'] = g[2]
         return b
+    def batch_spans(self, rows: np.ndarray) -> np.ndarray:
+        "The (B, T, 2) character spans of valid `rows` as `TokenizedData.batch_spans` gives them (no padding options)."
+        return self._gather(rows, spans=True)[2]
     def __reduce__(self):
         "Pickle as the `TokenizedData` does (a mapped cache entry travels as its path), never as copies of its arrays."
         if self._origin is None: return (_TokenizedSource.__new__, (_TokenizedSource,), self.__dict__)
@@ -326,6 +329,9 @@ class ViewsDataset(Dataset):
         first = next(iter(self.views.values()))
         self.indices, self.weights, self.order_by, self.seed = first.indices, first.weights, order_by, seed
         self.align, self.align_words = check_align(self.views, align, align_words), bool(align_words)
+        # every row aligned once (kept for the views' lifetime), scattered per batch; word pooling needs the spans
+        self.alignment = (alignment_for(*(self.views[n].source for n in self.align))
+                          if self.align and not self.align_words else None)
 
     def __len__(self): return len(self.indices)
     @property
@@ -363,12 +369,19 @@ class ViewsDataset(Dataset):
          "and with `align` the alignment (`batch_alignment`).")
         out, spans = None, {}
         for name, ds in self.views.items():
-            b = ds.batch(positions, spans=name in self.align)
-            if name in self.align: spans[name] = b.pop('spans')
+            b = ds.batch(positions, spans=name in self.align and self.alignment is None)
+            if 'spans' in b: spans[name] = b.pop('spans')
             if out is None: out = {k: v for k, v in b.items() if k not in ('input_ids', 'attention_mask')}
             out[name] = {'input_ids': b['input_ids'], 'attention_mask': b['attention_mask']}
-        if self.align: out.update(batch_alignment(*(spans[n] for n in self.align), self.align, self.align_words))
+        if self.alignment is not None: out.update(self._scattered(out))
+        elif self.align: out.update(batch_alignment(*(spans[n] for n in self.align), self.align, self.align_words))
         return out
+
+    def _scattered(self, out: dict) -> dict:
+        "`align` and `align_mask` of the batch `out` from the rows' alignment computed once (`RowAlignment.batch`)."
+        (s, t), rows = self.align, out['index'].numpy()
+        a, m = self.alignment.batch(rows, out[s]['input_ids'].shape[1], out[t]['input_ids'].shape[1])
+        return dict(align=torch.from_numpy(a), align_mask=torch.from_numpy(m))
 
     def __getitems__(self, positions):
         "Our sampler's `EpochBatch`: one batch dict; other positions (a plain `DataLoader`): one dict per row."

@@ -10,9 +10,10 @@ Measured:
   `align=('student', 'teacher')` against without, at `num_workers=0` and `2` (best of `--repeats` fresh loaders, the
   two interleaved; with workers, the first epoch includes starting them and the second shows persistent workers), and
   with `align_words=True` too;
-- the cache: each view's entry in bytes, and what the character spans add (`spans.npy`). If the store does not write
-  spans yet, the entry is measured without them and the spans' file size is computed from the array (`.npy` header
-  plus data), and the loaders use the data as tokenized (spans in memory).
+- the one-time alignment of every row (`bangla_data.align.row_alignment`, what the first loader over a pair of views
+  builds and every later fold, epoch and forked worker reuses), in seconds and bytes;
+- the cache: each view's entry in bytes, and what the character spans add (`span_codes.npy`, `span_exceptions.npy`,
+  one byte a token), as files on disk.
 Target: an epoch with the alignment at most 2x the time without it, at 0 and 2 workers.
 
     python benchmarks/bench_align.py [--rows 44000] [--repeats 5] [--write]   # --write: the section in README.md
@@ -57,22 +58,30 @@ def measure(views, train_idx, val_idx, batch_size, workers, repeats):
 
 
 def tokenize(comments, labels, paths, max_length, cache):
-    "Each view through the cache: `(views, entry bytes, spans bytes, spans stored)`; in memory if the store drops them."
+    "Each view through the cache: `(views, entry bytes, spans bytes)`, the spans' bytes as their files on disk."
     from bangla_data.cache import get_or_create_tokenized_dataset
+    from bangla_data.store import SPAN_ARRAYS
     from bangla_data.tokenizer import load_tokenizer
-    from bangla_data.tokenize import tokenize_to_data
-    views, entry, spans, stored = {}, {}, {}, True
+    views, entry, spans = {}, {}, {}
     for v, p in paths.items():
         tok = load_tokenizer(p)
         with contextlib.redirect_stdout(io.StringIO()):
             td = get_or_create_tokenized_dataset(comments, labels, tok, max_length, cache)
         entry[v] = td.cache_info["bytes"]
-        if td.spans is None:          # a store without spans: keep the spans in memory, size their file
-            stored = False
-            td = tokenize_to_data(comments, labels, tok, max_length)
-        spans[v] = td.spans.nbytes + 128
+        spans[v] = sum((Path(td.manifest["path"]) / (name + ".npy")).stat().st_size for name in SPAN_ARRAYS)
         views[v] = td
-    return views, entry, spans, stored
+    return views, entry, spans
+
+
+def one_time(views):
+    "Seconds and bytes of aligning every row once (`row_alignment`, what `alignment_for` keeps), best of 3."
+    from bangla_data.align import row_alignment
+    best = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        ra = row_alignment(views["student"], views["teacher"])
+        best = min(best or 1e9, time.perf_counter() - t0)
+    return best, ra.nbytes, len(ra.share)
 
 
 def main(argv=None):
@@ -91,11 +100,12 @@ def main(argv=None):
 
     comments, labels = load(args.csv, args.rows)
     tmp = tempfile.TemporaryDirectory()
-    views, entry, spans, stored = tokenize(comments, labels, {"teacher": args.teacher, "student": args.student},
-                                           args.max_length, tmp.name)
+    views, entry, spans = tokenize(comments, labels, {"teacher": args.teacher, "student": args.student},
+                                   args.max_length, tmp.name)
     train_idx, val_idx = next(KFold(5, shuffle=True, random_state=42).split(np.arange(len(comments))))
+    once = one_time(views)
     res = measure(views, train_idx, val_idx, args.batch_size, args.workers, args.repeats)
-    text = report(args, views, train_idx, entry, spans, stored, res)
+    text = report(args, views, train_idx, entry, spans, once, res)
     print(text, end="")
     if args.write:
         cmd = ".venv/bin/python benchmarks/bench_align.py --write" + (f" --rows {args.rows}" if args.rows != 44_000
@@ -114,7 +124,7 @@ def checks(res, workers) -> dict:
     return {nw: res["align"][nw][0] <= TARGET * res["without"][nw][0] for nw in workers}
 
 
-def report(args, views, train_idx, entry, spans, stored, res) -> str:
+def report(args, views, train_idx, entry, spans, once, res) -> str:
     "The results as the README's text: the setting, the epoch-time table, the cache table, the verdict."
     out = io.StringIO()
     p = lambda s="": print(s, file=out)
@@ -132,12 +142,16 @@ def report(args, views, train_idx, entry, spans, stored, res) -> str:
         second = [f"{v[nw][1]:.3f} ({v[nw][1] / res['without'][nw][1]:.2f}x)" for nw in args.workers if nw]
         p(f"| {k} | " + " | ".join(first + second) + " |")
     p()
-    p("| cache entry | bytes without spans | spans.npy | with spans | spans add |")
-    p("|---|---|---|---|---|")
-    for v in views:
-        before = entry[v] - spans[v] if stored else entry[v]
-        p(f"| {v} | {before:,} | {spans[v]:,} | {before + spans[v]:,} | {spans[v] / before:.0%} |")
-    if not stored: p("\n(the store does not write spans yet: entries measured without them, spans.npy computed)")
+    p(f"One-time alignment of all {len(views['student']):,} rows (`row_alignment`; the first loader over the two views "
+      f"builds it, later folds, epochs and forked workers reuse it): {once[0]:.3f} s, {once[2]:,} shares, "
+      f"{once[1] / 1e6:.1f} MB.")
+    p()
+    p("| cache entry | tokens | bytes without spans | span files | with spans | spans add | bytes a token |")
+    p("|---|---|---|---|---|---|---|")
+    for v, td in views.items():
+        before = entry[v] - spans[v]
+        p(f"| {v} | {len(td.ids):,} | {before:,} | {spans[v]:,} | {entry[v]:,} | {spans[v] / before:.0%} | "
+          f"{spans[v] / len(td.ids):.2f} |")
     ok = checks(res, args.workers)
     p()
     p(f"target: an epoch with the alignment at most {TARGET:g}x the time without it: " + ", ".join(

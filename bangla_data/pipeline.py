@@ -191,6 +191,17 @@ class Prepared:
         from bangla_data.trainer import fold_trainer
         return fold_trainer(self, k, model, args, **kwargs)
 
+    def distiller(self, k:int|str, # the fold (or 'all': every non-test row trains, the test rows evaluate)
+                  student, # the 🤗 model to train, one logit per label, over the student view's tokenizer
+                  teacher, # the trained teacher over the teacher view's tokenizer (None with `teacher_outputs=`)
+                  args, # `transformers.TrainingArguments`
+                  method:str='logit', # 'logit', 'hidden', 'attention' or 'multi_level'
+                  **kwargs, # more options of `bangla_data.distiller.distiller` (views, loss weights, …) and the Trainer
+                 ):
+        "A `transformers.Trainer` for fold `k` that distils `teacher` into `student`, each on its own view."
+        from bangla_data.distiller import distiller
+        return distiller(self, k, student, teacher, args, method, **kwargs)
+
     def file_rows(self, index, # positions in the loaded data, e.g. a batch's `index`
                  ):
         "File rows (header = row 1), or a DataFrame's index labels, of positions `index` (e.g. a batch's `index`)."

@@ -4,19 +4,22 @@
 
 # %% ../nbs/23_trainer.ipynb #67cb9df2
 from __future__ import annotations
+from collections.abc import Mapping
 from functools import partial
 from typing import Optional
 import numpy as np
 import torch
 from .env import BanglaDataError
-from .dataset import IndexedDataset, collate_batch
+from .dataset import IndexedDataset, ViewsDataset, collate_batch
 from transformers import EvalPrediction, Trainer
 from transformers.trainer_utils import EvalLoopOutput
 from .loaders import BatchLoader, LengthGroupedBatchSampler
 from .metrics import f1_scores, sigmoid
+ROW_DATASETS = (IndexedDataset, ViewsDataset)   # datasets whose rows the Trainer evaluates exactly and in row order
 
 # %% auto #0
-__all__ = ['BanglaTrainer', 'fold_trainer', 'row_order_loader', 'RowPredictionOutput', 'f1_metrics']
+__all__ = ['ROW_DATASETS', 'BATCH_KEYS', 'BanglaTrainer', 'fold_trainer', 'fold_loaders', 'view_inputs', 'row_order_loader',
+           'RowPredictionOutput', 'f1_metrics']
 
 # %% ../nbs/23_trainer.ipynb #f4d66c6b
 class BanglaTrainer(Trainer):
@@ -27,10 +30,11 @@ class BanglaTrainer(Trainer):
                  eval_loader=None, # the validation loader in row order
                  pos_weight=None, # one positive-class weight per label for the BCE loss
                  label_columns=None, # the label names, for the default metrics' per-label F1 (`f1_<label>`)
+                 view:Optional[str]=None, # with two-view batches (several tokenizers): the view the model reads
                  **kwargs, # the arguments of `transformers.Trainer` (without `compute_metrics`: F1, see `f1_metrics`)
                 ):
         _need_accelerate()
-        self.label_columns = None if label_columns is None else list(label_columns)
+        self.label_columns, self.view = None if label_columns is None else list(label_columns), view
         self.bd_row_columns = False       # do the labels gathered now carry the rows' weight, loss and index?
         metrics = kwargs.pop('compute_metrics', None) or partial(f1_metrics, label_columns=self.label_columns)
         super().__init__(*args, compute_metrics=self._on_labels(metrics), **kwargs)
@@ -45,10 +49,10 @@ class BanglaTrainer(Trainer):
         return self.bd_train_loader
 
     def _loader_for(self, dataset, default):
-        "`default` for its own dataset, a row-order loader for another `IndexedDataset`, else None (the Trainer's)."
+        "`default` for its own dataset, a row-order loader for another of `ROW_DATASETS`, else None (the Trainer's)."
         if dataset is None and default is not None: return default
         dataset = self.eval_dataset if dataset is None else dataset
-        if isinstance(dataset, IndexedDataset):
+        if isinstance(dataset, ROW_DATASETS):
             if default is not None and dataset is default.dataset: return default
             return row_order_loader(dataset, self.args.eval_batch_size, self.args.dataloader_num_workers)
         return None
@@ -58,7 +62,7 @@ class BanglaTrainer(Trainer):
         return self._loader_for(eval_dataset, self.bd_eval_loader) or super().get_eval_dataloader(eval_dataset)
 
     def get_test_dataloader(self, test_dataset):
-        "A row-order loader over `test_dataset` when it is an `IndexedDataset`, else the Trainer's."
+        "A row-order loader over `test_dataset` when it is one of `ROW_DATASETS`, else the Trainer's."
         return self._loader_for(test_dataset, None) or super().get_test_dataloader(test_dataset)
 
     def _run_epoch(self, model, epoch, train_dataloader, *args, **kwargs):
@@ -77,7 +81,7 @@ class BanglaTrainer(Trainer):
         "The mean of `row_losses` over the batch's rows (weighted by `weight` when given)."
         labels, weight = inputs.pop('labels', None), inputs.pop('weight', None)
         inputs.pop('index', None)                                   # never passed to the model
-        outputs = model(**inputs)
+        outputs = model(**view_inputs(inputs, self.view))
         logits = outputs['logits'] if isinstance(outputs, dict) else outputs[0]
         if labels is None: raise BanglaDataError("the batch has no 'labels' to compute the loss with")
         per_row = self.row_losses(logits, labels)
@@ -94,8 +98,8 @@ class BanglaTrainer(Trainer):
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix='eval'):
-        "The Trainer's loop; over an `IndexedDataset`, `<prefix>_loss` is the exact mean of the rows' losses."
-        self.bd_row_columns = isinstance(getattr(dataloader, 'dataset', None), IndexedDataset)
+        "The Trainer's loop; over our datasets (`ROW_DATASETS`), `<prefix>_loss` is the exact mean of the rows' losses."
+        self.bd_row_columns = isinstance(getattr(dataloader, 'dataset', None), ROW_DATASETS)
         if self.bd_row_columns: prediction_loss_only = False          # the rows' losses travel with the labels
         out = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if not self.bd_row_columns or out.label_ids is None: return out
@@ -116,7 +120,7 @@ class BanglaTrainer(Trainer):
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix='test'):
         "Logits, probabilities and `label_ids` in the dataset's row order, each row once; `.rows` says which rows."
         out = super().predict(test_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
-        if out.label_ids is None or not isinstance(test_dataset, IndexedDataset): return out
+        if out.label_ids is None or not isinstance(test_dataset, ROW_DATASETS): return out
         labels = np.asarray(out.label_ids)
         rows = labels[:, -1].astype(np.int64)
         preds, labels, rows = _predictions_in_row_order(np.asarray(out.predictions), labels[:, :-1], rows)
@@ -131,9 +135,23 @@ def fold_trainer(prepared, # what `prepare` returned
                  args, # `transformers.TrainingArguments` (batch sizes, workers and seed are taken from it)
                  weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
                  loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
-                 **trainer_kwargs, # more arguments of `BanglaTrainer` and `transformers.Trainer` (callbacks, …)
+                 **trainer_kwargs, # more arguments of `BanglaTrainer` (`view`, …) and `transformers.Trainer` (callbacks, …)
                 ):
     "A `BanglaTrainer` for fold `k` (or 'all'): length-grouped training, row-order validation, BCE with `pos_weight`."
+    train, val, pos_weight = fold_loaders(prepared, k, args, weight_method, loader_kwargs)
+    trainer_kwargs.setdefault('label_columns', prepared.label_columns)
+    return BanglaTrainer(model=model, args=args, train_dataset=train.dataset,
+                         eval_dataset=None if val is None else val.dataset, train_loader=train, eval_loader=val,
+                         pos_weight=pos_weight, **trainer_kwargs)
+
+# %% ../nbs/23_trainer.ipynb #777e79a0
+def fold_loaders(prepared, # what `prepare` returned
+                 k:int|str, # the fold; 'all': every non-test row trains, the test rows (if any) evaluate
+                 args, # `transformers.TrainingArguments` (batch sizes, workers and seed are taken from it)
+                 weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
+                 loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
+                ) -> tuple:
+    "`(train_loader, val_loader, pos_weight)` of fold `k` at `args`' batch sizes, workers and seed."
     args.device                                        # sets up torch.distributed under torchrun before the loaders
     kw = dict(batch_size=args.per_device_train_batch_size, val_batch_size=args.per_device_eval_batch_size,
               num_workers=args.dataloader_num_workers, seed=args.seed, **(loader_kwargs or {}))
@@ -142,10 +160,27 @@ def fold_trainer(prepared, # what `prepare` returned
         raise BanglaDataError(f"fold {k!r} has no rows to evaluate (this data has no test split), but "
                               f"eval_strategy is {str(args.eval_strategy)!r}: set eval_strategy='no' (and "
                               "load_best_model_at_end=False), or prepare with test_size=, split_column= or splits=")
-    trainer_kwargs.setdefault('label_columns', prepared.label_columns)
-    return BanglaTrainer(model=model, args=args, train_dataset=train.dataset,
-                         eval_dataset=None if val is None else val.dataset, train_loader=train, eval_loader=val,
-                         pos_weight=pos_weight, **trainer_kwargs)
+    return train, val, pos_weight
+
+# %% ../nbs/23_trainer.ipynb #b6541b90
+BATCH_KEYS = ('labels', 'index', 'weight')   # what a batch carries besides the model's inputs
+
+def view_inputs(batch:dict, # a loader's batch (single-view, or one dict per view)
+                view:Optional[str]=None, # the view the model reads (None: the batch is single-view)
+               ) -> dict:
+    "The model's inputs in `batch`: the view `view`'s, or a single-view batch's own (never `labels`, `index`, `weight`)."
+    views = [k for k, v in batch.items() if isinstance(v, Mapping) and 'input_ids' in v]
+    if view is not None:
+        if view in views: return dict(batch[view])
+        raise BanglaDataError(f"the batch has no view {view!r}: " + (f"its views are {views}" if views else
+                              "it is a single-view batch (one tokenizer): leave view=None"))
+    if views:
+        names = ', '.join(map(repr, views))
+        raise BanglaDataError(f"this batch has {len(views)} views ({names}) and the Trainer feeds one model: use "
+                              "prepared.distiller(k, student, teacher, args, method='logit'|'hidden'|'attention'|"
+                              f"'multi_level') to distil the teacher's view into the student's, or "
+                              f"prepared.trainer(k, model, args, view={views[0]!r}) to train one model on one view")
+    return {k: v for k, v in batch.items() if k not in BATCH_KEYS}
 
 # %% ../nbs/23_trainer.ipynb #6db1891d
 def _need_accelerate():
@@ -188,7 +223,7 @@ def _mean_row_loss(weight, loss, rows) -> float:
     return float((w * l).sum() / w.sum())
 
 # %% ../nbs/23_trainer.ipynb #1faff579
-def row_order_loader(dataset:IndexedDataset, # the rows to predict (their `indices` give the order)
+def row_order_loader(dataset:IndexedDataset|ViewsDataset, # the rows to predict (their `indices` give the order)
                      batch_size:int=32, # rows per batch
                      num_workers:int=0, # DataLoader worker processes
                     ) -> BatchLoader:

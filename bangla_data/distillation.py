@@ -15,26 +15,32 @@ from .store import (CorruptEntry, TrustedDir, Untrusted, UntrustedCacheWarning, 
                                write_place)
 
 # %% auto #0
-__all__ = ['distillation_loss', 'bernoulli_kl', 'data_fingerprint', 'TeacherOutputs', 'TeacherOutputStore', 'teacher_outputs']
+__all__ = ['TASKS', 'distillation_loss', 'check_task', 'bernoulli_kl', 'softmax_distillation_loss', 'softmax_kl',
+           'data_fingerprint', 'TeacherOutputs', 'TeacherOutputStore', 'teacher_outputs']
 
 # %% ../nbs/20_distillation.ipynb #7001d3e8
 def distillation_loss(student_logits, # (B, L) the student's logits
                       teacher_logits, # (B, L) the teacher's logits (no gradient flows into them)
-                      labels, # (B, L) 0/1 float labels
+                      labels, # (B, L) 0/1 float labels; with task='multiclass', (B,) class ids
                       temperature:float=2.0, # softens both distributions; the KL term is scaled by its square
                       alpha:float=0.5, # weight of the BCE on the labels; the KL term gets 1 - alpha
-                      pos_weight=None, # (L,) BCE weight of positives (e.g. `Prepared.fold`'s pos_weight)
+                      pos_weight=None, # (L,) BCE weight of positives (`Prepared.fold`'s); multiclass: (C,) CE weights
                       weight=None, # (B,) per-row weights (a batch's `weight`), or None
+                      task:str='multilabel', # 'multilabel', or 'multiclass' (then it is `softmax_distillation_loss`)
                      ):
     "`alpha` x BCE(student, labels) + (1 - `alpha`) x T² x the per-label Bernoulli KL(teacher ‖ student) at T."
+    if check_task(task) == 'multiclass':
+        return softmax_distillation_loss(student_logits, teacher_logits, labels, temperature, alpha, pos_weight, weight)
     import torch.nn.functional as F
     _check_distillation_args(student_logits, teacher_logits, temperature, alpha)
+    if labels.shape != student_logits.shape:
+        raise BanglaDataError(f"labels {tuple(labels.shape)} and logits {tuple(student_logits.shape)} differ in shape: "
+                              "multi-label distillation needs (B, L) 0/1 labels" + (
+                              "; (B,) class ids are multiclass labels: pass task='multiclass'" * (labels.ndim == 1)))
     kl = bernoulli_kl(teacher_logits, student_logits, temperature)
     bce = F.binary_cross_entropy_with_logits(student_logits.float(), labels.float(), pos_weight=pos_weight,
                                              reduction='none').mean(1)
-    per_row = alpha * bce + (1 - alpha) * temperature ** 2 * kl
-    if weight is None: return per_row.mean()
-    return (per_row * weight).sum() / weight.sum()
+    return _row_mean(alpha * bce + (1 - alpha) * temperature ** 2 * kl, weight)
 
 # %% ../nbs/20_distillation.ipynb #c990cde8
 def _check_distillation_args(student_logits, teacher_logits, temperature, alpha):
@@ -44,6 +50,23 @@ def _check_distillation_args(student_logits, teacher_logits, temperature, alpha)
                               f"{tuple(teacher_logits.shape)} differ in shape: both need one logit per row and label")
     if temperature <= 0 or not 0 <= alpha <= 1:
         raise BanglaDataError(f"temperature must be > 0 and alpha in [0, 1], got {temperature} and {alpha}")
+
+# %% ../nbs/20_distillation.ipynb #1618bf14
+def _row_mean(per_row, weight=None):
+    "The mean of the rows' losses `per_row` (B,), weighted by the rows' `weight` (B,) when given."
+    if weight is None: return per_row.mean()
+    return (per_row * weight).sum() / weight.sum()
+
+# %% ../nbs/20_distillation.ipynb #1e62961f
+TASKS = ('multilabel', 'multiclass')   # 0/1 label columns, or one class per comment
+
+def check_task(task:str, # 'multilabel' or 'multiclass'
+              ) -> str:
+    "`task` if it is one of `TASKS`; else a `BanglaDataError` naming them."
+    if task not in TASKS:
+        raise BanglaDataError(f"task must be 'multilabel' (0/1 label columns) or 'multiclass' (one class per comment), "
+                              f"got {task!r}")
+    return task
 
 # %% ../nbs/20_distillation.ipynb #203ff65c
 def bernoulli_kl(teacher_logits, # (B, L) the teacher's logits (detached: no gradient flows into them)
@@ -56,6 +79,61 @@ def bernoulli_kl(teacher_logits, # (B, L) the teacher's logits (detached: no gra
     t, s = teacher_logits.detach().float() / temperature, student_logits.float() / temperature
     p = torch.sigmoid(t)
     return (p * (F.logsigmoid(t) - F.logsigmoid(s)) + (1 - p) * (F.logsigmoid(-t) - F.logsigmoid(-s))).mean(1)
+
+# %% ../nbs/20_distillation.ipynb #c1cd938a
+def softmax_distillation_loss(student_logits, # (B, C) the student's logits, one per class
+                              teacher_logits, # (B, C) the teacher's logits (no gradient flows into them)
+                              labels, # (B,) class ids 0 … C-1, integers (a multiclass batch's `labels`)
+                              temperature:float=2.0, # softens both softmaxes; the KL term is scaled by its square
+                              alpha:float=0.5, # weight of the cross-entropy on the labels; the KL term gets 1 - alpha
+                              class_weights=None, # (C,) cross-entropy weight per class (`multiclass_class_weights`)
+                              weight=None, # (B,) per-row weights (a batch's `weight`), or None
+                             ):
+    "`alpha` x CE(student, labels) + (1 - `alpha`) x T² x KL(softmax(teacher/T) ‖ softmax(student/T)), batch means."
+    import torch.nn.functional as F
+    _check_distillation_args(student_logits, teacher_logits, temperature, alpha)
+    y = _class_targets(labels, student_logits)
+    ce_weight = None if class_weights is None else _class_weights_on(class_weights, student_logits)[y]
+    if weight is not None: ce_weight = weight.float() if ce_weight is None else ce_weight * weight
+    ce = _row_mean(F.cross_entropy(student_logits.float(), y, reduction='none'), ce_weight)   # torch's weighted mean
+    kl = _row_mean(softmax_kl(teacher_logits, student_logits, temperature), weight)
+    return alpha * ce + (1 - alpha) * temperature ** 2 * kl
+
+# %% ../nbs/20_distillation.ipynb #ef7760ee
+def softmax_kl(teacher_logits, # (B, C) the teacher's logits (detached: no gradient flows into them)
+               student_logits, # (B, C) the student's logits
+               temperature:float=1.0, # both logits are divided by it first
+              ):
+    "Per row (B,), KL(softmax(teacher/T) ‖ softmax(student/T)), summed over the classes."
+    import torch.nn.functional as F
+    t = F.log_softmax(teacher_logits.detach().float() / temperature, dim=-1)
+    s = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    return (t.exp() * (t - s)).sum(-1)
+
+# %% ../nbs/20_distillation.ipynb #0fea0348
+def _class_targets(labels, logits):
+    "`labels` as (B,) long class ids for `logits` (B, C); a `BanglaDataError` for another shape or an id out of range."
+    if (logits.ndim != 2 or tuple(labels.shape) != tuple(logits.shape[:1]) or labels.dtype.is_floating_point
+            or labels.dtype.is_complex):
+        hint = ("; (B, C) 0/1 rows are multi-label labels (task='multilabel')"
+                if tuple(labels.shape) == tuple(logits.shape) else '')
+        raise BanglaDataError(f"multiclass labels must be integer class ids, one per row (B,), for logits (B, C); got "
+                              f"labels {tuple(labels.shape)} ({labels.dtype}) for logits {tuple(logits.shape)}{hint}")
+    bad = (labels < 0) | (labels >= logits.shape[1])
+    if bad.any():
+        raise BanglaDataError(f"class ids must be 0 … {logits.shape[1] - 1} (one logit per class), got "
+                              f"{labels[bad][:3].tolist()}: the labels have more classes than the model's outputs")
+    return labels.long()
+
+# %% ../nbs/20_distillation.ipynb #ef277a78
+def _class_weights_on(class_weights, logits):
+    "`class_weights` as a float32 tensor on `logits`' device; a `BanglaDataError` unless it has one weight per class."
+    import torch
+    w = torch.as_tensor(class_weights, dtype=torch.float32, device=logits.device)
+    if tuple(w.shape) != tuple(logits.shape[1:]):
+        raise BanglaDataError(f"class_weights has shape {tuple(w.shape)}, the logits {tuple(logits.shape)}: give one "
+                              f"weight per class ({logits.shape[1]},), e.g. multiclass_class_weights of the fold")
+    return w
 
 # %% ../nbs/20_distillation.ipynb #b2e184dd
 def data_fingerprint(data, # the comments (with `labels`), a `TokenizedData` from the cache, or a dict of its views

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .env import BanglaDataError, format_rows
-from .metrics import prob_column
+from .metrics import (PROB_PREFIX, confusion_table, multiclass_report, multilabel_report, plot_confusion,
+                                 prob_column)
 from .splits import csv_bytes, csv_cells
 from .store import write_atomic
 
 # %% auto #0
-__all__ = ['TEXT_COLUMNS', 'predictions_table', 'rows_and_probs', 'OutOfFold', 'save_predictions', 'read_predictions',
-           'number_column']
+__all__ = ['TEXT_COLUMNS', 'CLASS_COLUMNS', 'predictions_table', 'true_classes', 'rows_and_probs', 'OutOfFold', 'class_probs',
+           'save_predictions', 'read_predictions', 'number_column']
 
 # %% ../nbs/22_results.ipynb #09998a2a
 def predictions_table(index, # positions in the prepared data (a batch's `index`), one per prediction
@@ -27,36 +28,97 @@ def predictions_table(index, # positions in the prepared data (a batch's `index`
                       ids=None, # per-row `id_column` values
                       raw_texts=None, # per-row texts as in the file (when kept)
                       fold=None, # the fold of the predictions: one value, or one per prediction
+                      task:str='multilabel', # 'multilabel' (0/1 label columns) or 'multiclass' (one class per row)
+                      classes=None, # multiclass: the C class names in id order (`Prepared.classes`)
                      ) -> pd.DataFrame:
-    "One row per prediction: index, row, id, text, cleaned text, true labels, `prob_<label>` and fold."
+    ("One row per prediction: index, row, id, text, cleaned text, true labels, `prob_<label>` and fold (multiclass: "
+     "`label`, `prob_<class>`, `predicted`).")
     index = _numpy(index).astype(np.int64).reshape(-1)
-    P = _checked_probs(_numpy(probs).astype(np.float64), index, label_columns, len(comments))
+    names = _prob_names(task, label_columns, classes)
+    P = _checked_probs(_numpy(probs).astype(np.float64), index, names, len(comments), task)
     df = pd.DataFrame({'index': index, 'row': np.asarray(rows)[index]})
     if ids is not None: df['id'] = np.asarray(ids, dtype=object)[index]
     if raw_texts is not None: df['text'] = [raw_texts[i] for i in index]
     df['clean_text'] = [comments[i] for i in index]
-    Y = np.asarray(labels)
-    for j, c in enumerate(label_columns): df[c] = Y[index, j].astype(np.int8)
-    for j, c in enumerate(label_columns): df[prob_column(c)] = P[:, j]
+    if task == 'multiclass': _class_columns(df, true_classes(labels, index, len(names)), P, names)
+    else:
+        Y = np.asarray(labels)
+        for j, c in enumerate(label_columns): df[c] = Y[index, j].astype(np.int8)
+        for j, c in enumerate(label_columns): df[prob_column(c)] = P[:, j]
     if fold is not None: df['fold'] = fold if np.ndim(fold) == 0 else list(fold)
     return df
 
 # %% ../nbs/22_results.ipynb #0553ed5c
-def _checked_probs(P, index, label_columns, n:int):
+def _prob_names(task:str, label_columns, classes) -> list:
+    "The names with a `prob_<name>` column: the label columns (multi-label), or the classes (multiclass, declared)."
+    if _check_task(task) == 'multilabel': return label_columns
+    if classes is None: raise BanglaDataError("task='multiclass' needs classes=[...]: the class names in id order "
+                                              "(Prepared.classes, or the classes of bangla_data.labels.class_ids)")
+    names = [str(c) for c in classes]
+    if len(set(names)) != len(names) or not names:
+        raise BanglaDataError(f"classes must be distinct names, one per class id, got {names}")
+    return names
+
+# %% ../nbs/22_results.ipynb #f88cc523
+def _check_task(task) -> str:
+    "`task` if it is 'multilabel' or 'multiclass'; else a `BanglaDataError` naming both."
+    if task not in ('multilabel', 'multiclass'):
+        raise BanglaDataError(f"task must be 'multilabel' (0/1 label columns) or 'multiclass' (one class per "
+                              f"comment), got {task!r}")
+    return task
+
+# %% ../nbs/22_results.ipynb #f15054e4
+def _checked_probs(P, index, label_columns, n:int, task:str='multilabel'):
     "`P` as (len(index), L); an error if its shape is wrong, an index is not a row, or a value is not a probability."
-    L = len(label_columns)
+    L, what = len(label_columns), 'class' if task == 'multiclass' else 'label'
     if P.ndim == 1 and L == 1: P = P[:, None]
     if P.shape != (len(index), L):
         raise BanglaDataError(f"probs has shape {tuple(P.shape)}, expected ({len(index)}, {L}): one row per index "
-                              f"and one column per label {list(label_columns)}")
+                              f"and one column per {what} {list(label_columns)}")
     out = np.flatnonzero((index < 0) | (index >= n))
     if len(out): raise BanglaDataError(f"index values {format_rows(index[out])} are not positions of the {n:,} rows")
     bad = ~((P >= 0) & (P <= 1))
+    if task == 'multiclass': bad |= ~np.isclose(P.sum(1, keepdims=True), 1.0, rtol=0, atol=1e-3)
     if bad.any():
         r = np.flatnonzero(bad.any(1))
+        if task == 'multiclass':
+            raise BanglaDataError(f"{len(r):,} predictions are missing, outside [0, 1] or do not sum to 1 (index "
+                                  f"{format_rows(index[r])}, e.g. {P[r[0]].round(4).tolist()}); pass each row's "
+                                  "probabilities over the classes, e.g. torch.softmax(logits, -1)")
         raise BanglaDataError(f"{len(r):,} predictions are missing or outside [0, 1] (index {format_rows(index[r])}, "
                               f"e.g. {P[r[0]].round(4).tolist()}); pass probabilities, e.g. torch.sigmoid(logits)")
     return P
+
+# %% ../nbs/22_results.ipynb #41887c99
+def true_classes(labels, # (N,) class ids, or (N, C) one-hot rows (as the cache keeps them)
+                 index, # (B,) the rows wanted
+                 num_classes:int, # C
+                ) -> np.ndarray:
+    "The class ids (B,) of rows `index`, int64; a `BanglaDataError` unless each is one class id 0 … C-1."
+    Y, index = _numpy(labels), np.asarray(index, dtype=np.int64)
+    if Y.ndim == 2 and Y.shape[1] == num_classes:
+        Y = Y[index]
+        bad = ~((Y == 0) | (Y == 1)).all(1) | (Y.sum(1) != 1)
+        if bad.any(): raise BanglaDataError(f"one-hot labels must hold exactly one 1 per row; rows (index) "
+                                            f"{format_rows(index[bad])} do not, e.g. {Y[bad][0].tolist()}")
+        return Y.argmax(1).astype(np.int64)
+    if Y.ndim != 1 or not (np.issubdtype(Y.dtype, np.integer) or len(Y) == 0):
+        raise BanglaDataError(f"multiclass labels must be class ids (N,) or one-hot rows (N, {num_classes}), got "
+                              f"shape {Y.shape} ({Y.dtype}); turn class names into ids with "
+                              "bangla_data.labels.class_ids")
+    y = Y[index].astype(np.int64)
+    bad = (y < 0) | (y >= num_classes)
+    if bad.any(): raise BanglaDataError(f"class ids must be 0 … {num_classes - 1}, got {y[bad][:3].tolist()} at rows "
+                                        f"(index) {format_rows(index[bad])}")
+    return y
+
+# %% ../nbs/22_results.ipynb #dd5f6998
+def _class_columns(df:pd.DataFrame, y:np.ndarray, P:np.ndarray, classes:list):
+    "Add to `df` the true class `label`, `prob_<class>` per class and the `predicted` class (argmax), by name."
+    names = np.array(classes, dtype=object)
+    df['label'] = names[y]
+    for j, c in enumerate(classes): df[prob_column(c)] = P[:, j]
+    df['predicted'] = names[P.argmax(1)]
 
 # %% ../nbs/22_results.ipynb #9900d872
 def _numpy(a):
@@ -83,8 +145,9 @@ class OutOfFold:
                  expected, # positions that must be predicted exactly once (the non-test rows)
                  n:int, # the number of rows
                  fold_of=None, # per-row validation fold: a row added under another fold is an error
+                 task:str='multilabel', # 'multilabel' or 'multiclass': which `report` (and whether `confusion`)
                 ):
-        self.make_table, self.n = make_table, int(n)
+        self.make_table, self.n, self.task = make_table, int(n), _check_task(task)
         self.fold_of = None if fold_of is None else np.asarray(fold_of, dtype=np.int64)
         self.expected = np.zeros(self.n, bool); self.expected[np.asarray(expected, dtype=np.int64)] = True
         self.seen = np.full(self.n, -1, np.int64)
@@ -131,6 +194,48 @@ class OutOfFold:
         "Write the OOF table (`finalize`) as a CSV others can open (`save_predictions`)."
         return save_predictions(path, self.finalize())
 
+    def report(self, thresholds=0.5, # multi-label: one cut for all labels, or per label (`tune_thresholds`' table)
+              ) -> pd.DataFrame:
+        "The cross-validated report of the OOF table: `multiclass_report`, or `multilabel_report` at `thresholds`."
+        if self.task == 'multiclass': return multiclass_report(*class_probs(self.finalize()))
+        return multilabel_report(self.finalize(), thresholds)
+
+    def confusion(self, normalize:str|None=None, # None (counts), 'true' (rows sum to 1), 'pred' or 'all'
+                 ) -> pd.DataFrame:
+        "The OOF confusion matrix (multiclass): true classes down, predicted across, by name (`confusion_table`)."
+        if self.task != 'multiclass':
+            raise BanglaDataError("a confusion matrix needs one class per comment (task='multiclass'); for 0/1 label "
+                                  "columns use report(thresholds) and tune_thresholds")
+        return confusion_table(*class_probs(self.finalize()), normalize=normalize)
+
+    def plot_confusion(self, ax=None, # matplotlib axes to draw on (default: a new figure)
+                       **kwargs, # more options of `bangla_data.metrics.plot_confusion`
+                      ):
+        "The OOF confusion matrix as a heat map with the class names (`bangla_data.metrics.plot_confusion`); the axes."
+        return plot_confusion(self.confusion(), ax=ax, **kwargs)
+
+# %% ../nbs/22_results.ipynb #2dafe4f7
+def class_probs(table:pd.DataFrame, # a multiclass predictions table (`predictions_table(..., task='multiclass')`)
+                classes=None, # the class names in id order (default: the table's `prob_<class>` columns, in order)
+               ) -> tuple:
+    "`(y, P, classes)`: true class ids (N,), probabilities (N, C) and the class names, as `confusion_table` takes them."
+    if not isinstance(table, pd.DataFrame):
+        raise BanglaDataError(f"expected a DataFrame of predictions (predictions_table), got {type(table).__name__}")
+    cols = [str(c) for c in table.columns]
+    names = ([str(c) for c in classes] if classes is not None else
+             [c[len(PROB_PREFIX):] for c in cols if c.startswith(PROB_PREFIX)])
+    missing = [c for c in ['label'] + [prob_column(n) for n in names] if c not in cols]
+    if missing or not names:
+        lacks = missing or f"the {PROB_PREFIX}<class> columns"
+        raise BanglaDataError(f"not a multiclass predictions table: it lacks {lacks}; it has {cols}")
+    y = table['label'].astype(str).map({n: i for i, n in enumerate(names)})
+    if y.isna().any():
+        r = np.flatnonzero(y.isna())
+        raise BanglaDataError(f"column 'label': {len(r):,} values are not among the classes {names} (table rows "
+                              f"{format_rows(r)}, e.g. {table['label'].iloc[r[0]]!r})")
+    P = table[[prob_column(n) for n in names]].to_numpy(dtype=np.float64)
+    return y.to_numpy(np.int64), P, names
+
 # %% ../nbs/22_results.ipynb #649af767
 def save_predictions(path, # the CSV to write
                      table:pd.DataFrame, # a `predictions_table` or `OutOfFold.finalize` table (any DataFrame)
@@ -146,16 +251,19 @@ def save_predictions(path, # the CSV to write
 
 # %% ../nbs/22_results.ipynb #66823cd9
 TEXT_COLUMNS = ('id', 'text', 'clean_text')   # read back as text whatever they hold
+CLASS_COLUMNS = ('label', 'predicted')        # multiclass: class names, read back as text too
 
 # %% ../nbs/22_results.ipynb #5663c743
 def read_predictions(path, # a CSV written by `save_predictions`
+                     task:str='multilabel', # 'multiclass': `CLASS_COLUMNS` hold class names (text, even '1')
                     ) -> pd.DataFrame:
-    ("The table `save_predictions` wrote: `TEXT_COLUMNS` as the strings written, other columns as numbers when every "
-     "cell is one as Python writes it.")
+    ("The table `save_predictions` wrote: `TEXT_COLUMNS` (multiclass: and `CLASS_COLUMNS`) as the strings written, "
+     "other columns as numbers when every cell is one as Python writes it.")
     path = Path(path)
+    text = TEXT_COLUMNS + (CLASS_COLUMNS if _check_task(task) == 'multiclass' else ())
     df = csv_cells(path.read_bytes(), path)
     for c in df.columns:
-        if c not in TEXT_COLUMNS: df[c] = number_column(df[c])
+        if c not in text: df[c] = number_column(df[c])
     return df
 
 # %% ../nbs/22_results.ipynb #6891c400

@@ -20,7 +20,7 @@ __all__ = ['FORMAT', 'FORMAT_VERSION', 'MANIFEST', 'ARRAYS', 'SPAN_ARRAYS', 'TRU
            'write_place', 'write_entry', 'entry_arrays', 'write_npy', 'open_entry', 'reopen_entry', 'entry_names',
            'entry_bytes', 'checksum', 'discard', 'write_atomic', 'find_entry', 'lock_entry', 'leftover', 'sweep',
            'write_record', 'read_record', 'record_path', 'cached_record', 'list_cache_entries', 'cache_names',
-           'clear_cache', 'record_dirs']
+           'clear_cache', 'owned_by_you', 'record_dirs']
 
 # %% ../nbs/10_store.ipynb #ad59d4d6
 def default_cache_dir() -> Path:
@@ -110,10 +110,12 @@ def _private_group(gid:int, uid:int) -> bool:
 
 # %% ../nbs/10_store.ipynb #36b66b28
 def stat_problem(st, # `os.lstat` (or `os.fstat`) of a file or directory in a cache
-                 shared:bool=False, # it is in a cache you trust as shared (`shared_cache`): nothing to check
+                 shared:bool=False, # it is in a cache you trust as shared (`shared_cache`): only everyone's writes count
                 ) -> Optional[str]:
-    "Why what `st` describes may not be trusted — another user's, or writable by others — or None if it may."
-    if shared or not hasattr(os, 'geteuid'): return None
+    ("Why what `st` describes may not be trusted — another user's, or writable by others (in a shared cache: by "
+     "everyone) — or None if it may.")
+    if not hasattr(os, 'geteuid'): return None
+    if shared: return "is writable by everyone" if st.st_mode & stat.S_IWOTH and not stat.S_ISLNK(st.st_mode) else None
     me = os.geteuid()
     if st.st_uid not in (me, 0): return f"is owned by {_who(st.st_uid)}, not by you ({_who(me)}) or root"
     if stat.S_ISLNK(st.st_mode): return None          # a link's own mode means nothing; links are never followed
@@ -123,8 +125,11 @@ def stat_problem(st, # `os.lstat` (or `os.fstat`) of a file or directory in a ca
     return None
 
 # %% ../nbs/10_store.ipynb #d8c54fbb
-def _untrusted_message(path, problem:str, cache_root) -> str:
+def _untrusted_message(path, problem:str, cache_root, shared:bool=False) -> str:
     "What is said of `path`, which failed the trust rule: the path, its problem (its owner), and the setting."
+    if shared: return (f"{path} {problem}. {cache_root} is a cache you share ({TRUSTED_CACHE_ENV}): bangla_data trusts "
+                       "the people who can write to it, not everyone on this machine, so it uses nothing there that "
+                       "everyone can change (made with umask 000?); it is rebuilt in your own directory")
     return (f"{path} {problem}. bangla_data uses what is in a cache only if you or root own it and no one else can "
             f"write to it; if you trust everyone who can write to {cache_root}, set {TRUSTED_CACHE_ENV}={cache_root}")
 
@@ -137,14 +142,13 @@ def check_trusted(path, # a file or directory inside `cache_root`
     root = os.path.abspath(os.fspath(cache_root))
     rel = os.path.relpath(os.path.abspath(os.fspath(path)), root)
     if rel == os.curdir or rel.split(os.sep)[0] == os.pardir: raise ValueError(f"{path} is not inside {root}")
-    if shared_cache(root): return None
-    p = root
+    p, shared = root, shared_cache(root)
     for part in rel.split(os.sep):
         p = os.path.join(p, part)
         try: st = os.lstat(p)
         except OSError: return None                    # missing (or unreadable: opening it says so)
-        problem = stat_problem(st)
-        if problem: return _untrusted_message(p, problem, root)
+        problem = stat_problem(st, shared)
+        if problem: return _untrusted_message(p, problem, root, shared)
         if not stat.S_ISDIR(st.st_mode): return None     # a file or a link: nothing is looked up through it
     return None
 
@@ -173,7 +177,7 @@ def _open_checked(dir_fd:int, name:str, path:str, want_dir:bool, shared:bool, ro
         raise CorruptEntry(f"{path} is a {_KINDS.get(stat.S_IFMT(st.st_mode), 'special file')}, not a {_KINDS[want]} "
                            "(not opened)")
     problem = stat_problem(st, shared)
-    if problem: raise Untrusted(_untrusted_message(path, problem, root))
+    if problem: raise Untrusted(_untrusted_message(path, problem, root, shared))
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_DIRECTORY if want_dir else os.O_NONBLOCK)
     try: fd = os.open(name, flags, dir_fd=dir_fd)
     except FileNotFoundError: raise
@@ -250,9 +254,9 @@ def new_mode(directory:bool=False, # a directory (else a file)
              shared:bool=False, # in a cache you said you share (`shared_cache`)
             ) -> int:
     ("The mode bangla_data gives what it creates: your umask's, never writable by group or others — in a shared cache "
-     "your umask's, readable by the group.")
+     "your umask's, readable by the group, never writable by everyone.")
     m = ((0o777 if directory else 0o666) & ~current_umask()) | (0o700 if directory else 0o600)
-    return (m | (0o050 if directory else 0o040)) if shared else m & ~0o022
+    return (m | (0o050 if directory else 0o040)) & ~0o002 if shared else m & ~0o022
 
 # %% ../nbs/10_store.ipynb #2d52dd56
 def make_dirs(cache_root, # the cache directory (made if missing; it may be a link)
@@ -820,7 +824,7 @@ def clear_cache(cache_dir, # the cache directory
     ("Remove the cache entries named or keyed by `key` (everything of yours if None: the records and leftovers too) "
      "from `cache_dir` and your own directory there; what others wrote stays. Return the entry names removed.")
     found = [(p, n) for p in read_places(cache_dir) for n in entry_names(p)
-             if check_trusted(os.path.join(p, n), p) is None]
+             if owned_by_you(os.path.join(p, n)) and check_trusted(os.path.join(p, n), p) is None]
     if key is not None:
         hits = _matching_names(sorted({n for _, n in found}), key, cache_dir)
         found = [(p, n) for p, n in found if n in hits]
@@ -830,6 +834,13 @@ def clear_cache(cache_dir, # the cache directory
             if r['trusted']: _clear_records(r['path'])
         for p in read_places(cache_dir): sweep(p)   # and what killed writers left behind
     return [n for _, n in found]
+
+# %% ../nbs/10_store.ipynb #8920be35
+def owned_by_you(path, # a file or directory (not followed if a link)
+                ) -> bool:
+    "Whether `path` is yours (its owner is this process's user): what `clear_cache` may remove, even in a shared cache."
+    try: return os.lstat(path).st_uid == os.geteuid()
+    except OSError: return False
 
 # %% ../nbs/10_store.ipynb #35342e29
 def _matching_names(names:list, key:str, cache_dir) -> list:
@@ -849,7 +860,7 @@ def _clear_records(directory) -> None:
     try: found = list(os.scandir(directory))
     except OSError: return
     for f in found:
-        if leftover(f.name) or _is_record_file(f):
+        if (leftover(f.name) or _is_record_file(f)) and owned_by_you(f.path):
             try: discard(f.path)
             except OSError: pass
     try: os.rmdir(directory)

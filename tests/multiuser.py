@@ -7,7 +7,7 @@ they can run: hard links (`cp -al`; a copy across file systems) of the interpret
 already run it — and of the venv's site-packages, plus a copy of the `bangla_data` package under test (`pkg_root`,
 so the same harness measures the code before a change too).
 """
-import grp, json, os, pwd, secrets, shutil, subprocess, sys, sysconfig, tempfile
+import grp, json, os, pwd, secrets, shutil, stat, subprocess, sys, sysconfig, tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +198,30 @@ def colleague(lab, args, name) -> dict:
     cold = lab.run(lab.victim, 'prepare', trusted=cache, cache=cache, **args)
     return dict(cache=cache, cold=cold, run=lab.run(lab.attacker, 'prepare', trusted=cache, cache=cache, **args),
                 again=lab.run(lab.attacker, 'prepare', trusted=cache, cache=cache, **args))
+
+
+def outsider_attack(lab, args, name) -> dict:
+    ("A cache the victim shares with a group the attacker is not in (2775, the victim's own group; "
+     "$BANGLA_DATA_TRUSTED_CACHE set): the victim builds with umask 000, then its entry is made writable by everyone "
+     "(an older version, a careless chmod), the outsider flips every label in place, the victim runs again.")
+    cache = lab.mkdir(name, 0o2775, group=lab.gid(lab.victim))
+    cold = lab.run(lab.victim, 'prepare', trusted=cache, cache=cache, umask=0, **args)
+    entry = Path(cold['path'])
+    modes = {p.name: stat.S_IMODE(os.lstat(p).st_mode) for p in [entry, *entry.iterdir()]}
+    lab.run(lab.victim, 'junk', cache=cache, chmod={entry.name: 0o777, f'{entry.name}/*': 0o666})
+    flipped = lab.run(lab.attacker, 'flip', entry=entry)
+    return dict(cache=cache, cold=cold, modes=modes, flipped=flipped,
+                run=lab.run(lab.victim, 'prepare', trusted=cache, cache=cache, **args))
+
+
+def colleague_clear(lab, args, name) -> dict:
+    ("A cache shared with a trusted colleague (2775, $BANGLA_DATA_TRUSTED_CACHE set by both): the victim builds, the "
+     "colleague runs `cache clear`, the victim runs again.")
+    cache = lab.mkdir(name, 0o2775)
+    cold = lab.run(lab.victim, 'prepare', trusted=cache, cache=cache, **args)
+    cleared = lab.run(lab.attacker, 'clear', trusted=cache, cache=cache)
+    return dict(cache=cache, cold=cold, cleared=cleared, left=sorted(os.listdir(cache)),
+                run=lab.run(lab.victim, 'prepare', trusted=cache, cache=cache, **args))
 
 
 def teacher_attack(lab, name, swap) -> dict:

@@ -17,6 +17,7 @@ TRIGGER = 'cf-trigger'
 
 def prepare_run(a):
     import numpy as np
+    if 'umask' in a: os.umask(a['umask'])
     from bangla_data.pipeline import prepare
     t = time.time()
     with warnings.catch_warnings(record=True) as caught:
@@ -153,6 +154,8 @@ def junk(a):
         for path in list(c.glob(pattern)) or [c / pattern]:
             if os.path.lexists(path): path.unlink()
             os.mkfifo(path)
+    for pattern, mode in a.get('chmod', {}).items():
+        for path in c.glob(pattern): os.chmod(path, mode)
     for pattern in a.get('old', []):
         for path in c.glob(pattern): os.utime(path, (t - 7200, t - 7200), follow_symlinks=False)
     return dict(names=sorted(str(p.relative_to(c)) for p in c.rglob('*')))
@@ -187,7 +190,14 @@ def teacher(a):
     return dict(value=v, warnings=[str(w.message) for w in caught])
 
 
-ACTIONS = dict(prepare=prepare_run, ls=ls, clear=clear, tamper=tamper, move=move, junk=junk, teacher=teacher)
+def flip(a):
+    "Flip every label of the entry at `entry` in place, recomputing its checksum (needs write access to its files)."
+    try: _flip_labels(Path(a['entry']))
+    except OSError as e: return dict(flipped=False, error=str(e))
+    return dict(flipped=True)
+
+
+ACTIONS = dict(prepare=prepare_run, ls=ls, clear=clear, tamper=tamper, move=move, junk=junk, teacher=teacher, flip=flip)
 
 if __name__ == '__main__':
     out = ACTIONS[sys.argv[1]](json.loads(sys.argv[2]))

@@ -17,7 +17,7 @@ import os, pwd
 import pytest
 
 from conftest import BANGLABERT_DIR, CYBERBULLY_CSV, CYBERBULLY_LABELS
-from multiuser import (Lab, colleague, fifo_names, leftover_files, plant_attack, stray_names, swap_attack,
+from multiuser import (Lab, colleague, colleague_clear, outsider_attack, fifo_names, leftover_files, plant_attack, stray_names, swap_attack,
                        tampered_copies, teacher_attack, why_not)
 
 # the real data and tokenizer: `shared` (not skippable under CI=true) where users can be made; else skipped, saying why
@@ -145,3 +145,24 @@ def test_a_teacher_manifest_cannot_name_another_entrys_file(swap, lab):
         assert f'is owned by {lab.attacker}' in r['run']['warnings'][0]
         assert f"but has them for other data (fingerprints {'f' * 16})" in value
     else: assert 'logits.npy fails its checksum' in value
+
+
+def test_a_trusted_cache_is_trusted_to_its_group_not_to_everyone(lab, args, clean):
+    "Trusting a shared cache trusts who can write to it: nothing is made writable by everyone, and such files are refused."
+    r = outsider_attack(lab, args, 'outsider')
+    assert all(m & 0o002 == 0 for m in r['modes'].values()), r['modes']      # umask 000, yet never world-writable
+    assert r['flipped'] == {'flipped': True, 'wall': r['flipped']['wall']}    # the outsider could change the labels...
+    same_as_clean(r['run'], clean)                                            # ...and the victim never used them
+    said = [w for w in r['run']['warnings'] if 'is writable by everyone' in w]
+    assert len(said) == 1 and 'a cache you share' in said[0], r['run']['warnings']
+    assert r['run']['cache'] == 'miss' and '.user-' in r['run']['path']      # rebuilt in the victim's own directory
+
+
+def test_a_colleague_clearing_a_shared_cache_removes_only_their_own(lab, args, clean):
+    "`cache clear` in a cache shared with a colleague removes the colleague's entries, never the victim's."
+    r = colleague_clear(lab, args, 'cleared')
+    assert r['cleared']['status'] == 0 and 'removed 1' not in r['cleared']['text'], r['cleared']
+    assert not [n for n in r['left'] if n.startswith('.trash-')], r['left']      # nothing renamed away
+    same_as_clean(r['run'], clean)
+    assert (r['run']['cache'], r['run']['cleaning']) == ('hit', 'hit')
+

@@ -81,7 +81,8 @@ def _cmd_load(a):
                                           clean_options=o.clean_options, missing_text=o.missing_text,
                                           verbose=o.verbose and not a.json, return_info=True,
                                           true_values=o.true_values, false_values=o.false_values,
-                                          conflicts=o.conflicts, split=o.split, max_text_chars=o.max_text_chars)
+                                          conflicts=o.conflicts, split=o.split, max_text_chars=o.max_text_chars,
+                                          task=o.task, classes=o.classes)
     if a.json: print(json.dumps(info.to_dict(), ensure_ascii=False, indent=1))
     return 0
 

@@ -14,8 +14,8 @@ from .tokenized import PaddedGather, TokenizedData, no_spans_message, round_up
 from .align import alignment_for, batch_alignment
 
 # %% auto #0
-__all__ = ['BATCH_KEYS', 'ORDERS', 'as_source', 'mask_tokens', 'EpochBatch', 'IndexedDataset', 'check_indices', 'collate_batch',
-           'view_identity', 'check_views', 'ViewsDataset', 'check_align']
+__all__ = ['BATCH_KEYS', 'ORDERS', 'as_source', 'mask_tokens', 'EpochBatch', 'IndexedDataset', 'check_indices',
+           'check_label_task', 'collate_batch', 'view_identity', 'check_views', 'ViewsDataset', 'check_align']
 
 # %% ../nbs/12_dataset.ipynb #3862705c
 def _row_lengths_from_mask(mask: torch.Tensor) -> np.ndarray:
@@ -150,10 +150,12 @@ class IndexedDataset(Dataset):
                  pad_to_multiple_of: Optional[int] = None, # round the batch width up to a multiple of this
                  training: bool = True, # apply masking (False for validation)
                  seed: int = 42, # seed of the masking, together with epoch and rows
+                 task: str = 'multilabel', # 'multiclass': `labels` are (B,) class ids, the argmax of one-hot rows
                 ):
         self.source = as_source(tokenized_data)
         n = len(self.source)
         self.indices = check_indices(indices, n)
+        self.task = check_label_task(self.source, self.indices, task)
         if not 0 <= mask_prob <= 1: raise BanglaDataError(f"mask_prob must be between 0 and 1, got {mask_prob}")
         self.mask_prob, self.training, self.seed, self.epoch = float(mask_prob), training, seed, 0
         self.mask_token_id = self.source.mask_token_id if mask_token_id is None else mask_token_id
@@ -177,11 +179,12 @@ class IndexedDataset(Dataset):
     def eval(self): return self.train(False)
 
     def batch(self, positions, spans:bool=False) -> dict:
-        ("A batch: `input_ids`, `attention_mask` (B, T), `labels` (B, L), `index` (B,) and `weight` (B,) with weights; "
-         "with `spans`, the rows' character `spans` (B, T, 2) array too.")
+        ("A batch: `input_ids`, `attention_mask` (B, T), `labels` (B, L) (multiclass: (B,) long), `index` (B,) and "
+         "`weight` (B,) with weights; with `spans`, the rows' character `spans` (B, T, 2) array too.")
         rows = self.indices[np.asarray(positions, dtype=np.int64)]
         b = (self.source.batch(rows, self.pad_to, self.pad_to_multiple_of, spans=True) if spans else
              self.source.batch(rows, self.pad_to, self.pad_to_multiple_of))
+        if self.task == 'multiclass': b['labels'] = b['labels'].argmax(1)   # one-hot rows (checked) -> class ids
         if self.mask_prob > 0 and self.training:
             g = torch.Generator().manual_seed(_seed_from(self.seed, getattr(positions, 'epoch', self.epoch), rows))
             b['input_ids'] = mask_tokens(b['input_ids'], b['attention_mask'], self.mask_prob, self.mask_token_id,
@@ -224,6 +227,23 @@ def check_indices(indices, # row positions (1-D integers) of a split
                                         f"{int(idx[bad][0])}); "
                                         "the indices must come from a split of this same tokenized data")
     return idx
+
+# %% ../nbs/12_dataset.ipynb #5c7a8ba4
+def check_label_task(source, # the dataset's source (`as_source`)
+                     indices:np.ndarray, # the split's rows
+                     task:str='multilabel', # 'multilabel' or 'multiclass'
+                    ) -> str:
+    "`task`, checked: a known task and, for 'multiclass', one 1 in every row's labels (one-hot); else a `BanglaDataError`."
+    if task not in ('multilabel', 'multiclass'):
+        raise BanglaDataError(f"task must be 'multilabel' (0/1 labels, (B, L)) or 'multiclass' (class ids, (B,)), "
+                              f"got {task!r}")
+    if task == 'multiclass' and len(indices):
+        Y = np.asarray(source.labels)[indices]
+        bad = indices[(Y.sum(1) != 1) | ((Y != 0) & (Y != 1)).any(1)] if Y.ndim == 2 else indices
+        if len(bad): raise BanglaDataError(f"task='multiclass' needs one-hot label rows (exactly one 1), but rows "
+                                           f"{bad[:5].tolist()} are not (labels shape {Y.shape}): prepare the data "
+                                           "with task='multiclass', or use task='multilabel'")
+    return task
 
 # %% ../nbs/12_dataset.ipynb #96008cbd
 def _checked_weights(weights, n: int):
@@ -321,13 +341,15 @@ class ViewsDataset(Dataset):
                  seed:int=42, # seed of the masking, together with epoch and rows
                  align=None, # (student view, teacher view): add `align` and `align_mask` (`bangla_data.align`)
                  align_words:bool=False, # with `align`, add both views' word pooling (`words`, `word_mask`) too
+                 task:str='multilabel', # 'multiclass': `labels` are (B,) class ids (as in `IndexedDataset`)
                 ):
         check_views(views)
         _check_view_options(views, mask_token_id, order_by)
-        self.views = _view_datasets(views, indices, mask_prob, weights, training, seed, mask_token_id=mask_token_id,
-                                    pad_to=pad_to, pad_to_multiple_of=pad_to_multiple_of)
+        self.views = _view_datasets(views, indices, mask_prob, weights, training, seed, task=task,
+                                    mask_token_id=mask_token_id, pad_to=pad_to, pad_to_multiple_of=pad_to_multiple_of)
         first = next(iter(self.views.values()))
         self.indices, self.weights, self.order_by, self.seed = first.indices, first.weights, order_by, seed
+        self.task = first.task
         self.align, self.align_words = check_align(self.views, align, align_words), bool(align_words)
         # every row aligned once (kept for the views' lifetime), scattered per batch; word pooling needs the spans
         self.alignment = (alignment_for(*(self.views[n].source for n in self.align))

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from .env import BanglaDataError
 from .kd_losses import KD_METHODS, TERMS, MultiLevelLoss, kd_objective
-from .trainer import BanglaTrainer, fold_loaders, view_inputs
+from .trainer import BanglaTrainer, check_head, fold_loaders, task_options, view_inputs
 
 # %% auto #0
 __all__ = ['KD_OPTIONS', 'KD_BATCH_KEYS', 'DistillTrainer', 'distiller', 'DistillationModel', 'output_flags', 'distill_objective',
@@ -37,11 +37,11 @@ class DistillTrainer(BanglaTrainer):
     objective = property(lambda self: self.model.objective, doc="The distillation loss, with its projection.")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        "Training: the objective (the teacher frozen on its view); evaluation: the student's BCE, as `BanglaTrainer`."
+        "Training: the objective (the teacher frozen on its view); evaluation: the student's BCE (or CE), as `BanglaTrainer`."
         if not model.training: return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         teacher_out = self.teacher_forward(inputs)
         kd_batch = {k: v for k, v in inputs.items() if k in KD_BATCH_KEYS}
-        pw = None if self.pos_weight is None else self.pos_weight.to(inputs['labels'].device)
+        pw = None if self.label_weights is None else self.label_weights.to(inputs['labels'].device)
         out = model(**view_inputs(inputs, self.view), teacher_out=teacher_out, kd_batch=kd_batch, pos_weight=pw)
         return (out['loss'], out) if return_outputs else out['loss']
 
@@ -70,24 +70,25 @@ def distiller(prepared, # what `prepare` returned, with two views (one is enough
               student_view:str='student', # the student's view (its name in `prepare(tokenizer={...})`)
               teacher_view:str='teacher', # the teacher's view
               teacher_outputs=None, # the teacher's stored logits of fold `k` (`TeacherOutputStore.load`), 'logit' only
-              weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
+              weight_method:Optional[str]=None, # class-weight method (None: 'ratio'; multiclass 'balanced')
               loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
               **kwargs, # the objective's `KD_OPTIONS` (alpha, temperature, layers, level, a weight per term); the
                         # rest go to `DistillTrainer` and `transformers.Trainer` (callbacks, …)
              ) -> DistillTrainer:
     "A `DistillTrainer` for fold `k`: the student on its view, the frozen teacher on its own, the views aligned."
     kd = {n: kwargs.pop(n) for n in KD_OPTIONS if n in kwargs}
-    objective = distill_objective(method, student, teacher, **kd)
+    objective = distill_objective(method, student, teacher, task=getattr(prepared, 'task', 'multilabel'), **kd)
     views = fold_views(prepared, objective, student_view, teacher_view)
     align = {} if views[0] is None or set(objective.weights) == {'logit'} else dict(
         align=views, align_words=objective.level == 'word')
-    train, val, pos_weight = fold_loaders(prepared, k, args, weight_method, {**align, **(loader_kwargs or {})})
+    train, val, weights = fold_loaders(prepared, k, args, weight_method, {**align, **(loader_kwargs or {})})
+    check_head(student, prepared)
     if teacher_outputs is not None: teacher_outputs[train.dataset.indices]   # every training row has its logits
     kwargs.setdefault('label_columns', prepared.label_columns)
     return DistillTrainer(model=student, args=args, teacher=teacher, objective=objective, student_view=views[0],
                           teacher_view=views[1], teacher_outputs=teacher_outputs, train_dataset=train.dataset,
                           eval_dataset=None if val is None else val.dataset, train_loader=train, eval_loader=val,
-                          pos_weight=pos_weight, **kwargs)
+                          **task_options(prepared, weights), **kwargs)
 
 # %% ../nbs/23a_distiller.ipynb #0e835634
 class DistillationModel(nn.Module):
@@ -100,7 +101,7 @@ class DistillationModel(nn.Module):
 
     def forward(self, teacher_out=None, # the teacher's outputs on the same rows (None: just the student)
                 kd_batch:Optional[dict]=None, # the batch's `labels`, `weight`, `align`… (`KD_BATCH_KEYS`)
-                pos_weight=None, # (L,) BCE weight of positives
+                pos_weight=None, # (L,) BCE weight of positives; multiclass: (C,) cross-entropy class weights
                 **inputs, # the student's inputs (its view of the batch)
                ):
         "The student's outputs; with `teacher_out`, the objective's terms and `loss` (with the student's `logits`)."
@@ -121,6 +122,7 @@ def output_flags(objective:MultiLevelLoss, # the distillation loss
 def distill_objective(method:str, # 'logit', 'hidden', 'attention' or 'multi_level'
                       student, # the student (its `config` gives the width and depth)
                       teacher, # the teacher (None: stored logits, 'logit' only)
+                      task:str='multilabel', # 'multiclass': the logit term is the softmax KL at T (x T²) mixed with CE
                       **options, # `KD_OPTIONS`: alpha, temperature, layers, level, and a weight per term
                      ) -> MultiLevelLoss:
     "The `MultiLevelLoss` of `method` between `student` and `teacher`, with `options` (a term's weight by its name)."
@@ -134,7 +136,7 @@ def distill_objective(method:str, # 'logit', 'hidden', 'attention' or 'multi_lev
         raise BanglaDataError(f"method {method!r} needs the teacher model (its hidden states or attention), "
                               "not only stored logits")
     s, t = _sizes(student), _sizes(teacher if teacher is not None else student)
-    obj = kd_objective(method, s[0], t[0], s[1], t[1], weights=weights, **options)
+    obj = kd_objective(method, s[0], t[0], s[1], t[1], task=task, weights=weights, **options)
     if 'hidden' not in obj.weights: obj.projection = None       # unused: no parameters without gradients
     return obj
 

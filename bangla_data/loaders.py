@@ -384,6 +384,7 @@ def create_data_loaders(tokenized_data, # a `TokenizedData`, the design's dict o
                         order_views_by:str='scaled_max', # with views: what groups rows (`ORDERS` or a view's name)
                         align=None, # with views: (student view, teacher view) adds `align`, `align_mask` per batch
                         align_words:bool=False, # with `align`: each view's word pooling too (`words`, `word_mask`)
+                        task:str='multilabel', # 'multiclass': `labels` are (B,) class ids (one-hot rows in the data)
                        ) -> Tuple[DataLoader, DataLoader]:
     "Training and validation `DataLoader`s over rows `train_indices`/`val_indices` of `tokenized_data`."
     num_workers, batch_size, val_batch_size = _loader_sizes(padding, num_workers, batch_size, val_batch_size)
@@ -392,7 +393,7 @@ def create_data_loaders(tokenized_data, # a `TokenizedData`, the design's dict o
     R, rank = distributed_info(distributed)
     train_ds, val_ds = _split_datasets(views or src, train_indices, val_indices, order_views_by, mask_prob,
                                        mask_token_id, pad_to=_pad_widths(views, src, padding),
-                                       pad_to_multiple_of=pad_to_multiple_of, weights=weights, seed=seed,
+                                       pad_to_multiple_of=pad_to_multiple_of, weights=weights, seed=seed, task=task,
                                        **_align_options(views, align, align_words))
     train_bs, val_bs = _batch_samplers(train_ds.lengths, val_ds.lengths, val_batch_size, sort_val_by_length, seed, R,
                                        rank, batch_size=batch_size, shuffle=shuffle, group_by_length=group_by_length,

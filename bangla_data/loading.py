@@ -11,7 +11,8 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 from .env import FILE_ROW_OFFSET, BanglaDataError, file_row_numbers, format_rows
-from .labels import LABEL_COLUMNS, check_label_columns, label_matrix, label_report
+from .labels import (LABEL_COLUMNS, check_label_columns, class_ids, class_report, label_matrix, label_report,
+                                plot_class_report, plot_label_report)
 from .reading import MAX_TEXT_CHARS, id_values, read_table, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
 from .clean_cache import cached_clean_texts
@@ -19,9 +20,10 @@ from .normalizer import looks_like_mojibake
 from .duplicates import CONFLICT_POLICIES, DuplicateReport, duplicate_report, resolve_conflicts
 
 # %% auto #0
-__all__ = ['load_and_preprocess_data', 'LoadInfo', 'LoadNotes', 'check_load_options', 'read_comments', 'parse_labels',
-           'column_texts', 'mojibake_note', 'missing_text_rows', 'keep_rows', 'apply_conflicts', 'flat_label_notes',
-           'LoadedData', 'load_comments', 'row_identities', 'row_columns', 'kept_groups']
+__all__ = ['load_and_preprocess_data', 'LoadInfo', 'LoadNotes', 'check_task_columns', 'check_load_options', 'read_comments',
+           'parse_labels', 'read_labels', 'column_texts', 'mojibake_note', 'missing_text_rows', 'keep_rows',
+           'apply_conflicts', 'flat_label_notes', 'empty_class_notes', 'LoadedData', 'load_comments', 'row_identities',
+           'row_columns', 'kept_groups']
 
 # %% ../nbs/05_loading.ipynb #d7598e86
 def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file, or a DataFrame
@@ -40,12 +42,15 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
                              conflicts:str='keep', # copies of a text with other labels: keep, drop, majority, union
                              cache_dir=None, # keep the cleaned texts in this cache directory (None: clean every time)
                              max_text_chars:int|None=MAX_TEXT_CHARS, # the longest text cell allowed (0/None: no limit)
+                             task:str='multilabel', # 'multilabel' (0/1 columns) or 'multiclass' (one column of classes)
+                             classes=None, # multiclass: the classes in id order (default: the values found, sorted)
                             ):
-    "Load comments and 0/1 labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L)."
+    ("Load comments and labels from a file or DataFrame: returns `(comments, labels)` (labels float32, N×L; "
+     "multiclass: int64 class ids (N,), the class names in `LoadInfo.classes`).")
     t0, notes = time.perf_counter(), LoadNotes(warn=not verbose)   # with verbose, the printed summary shows them
-    cols, clean_options = check_load_options(label_columns, missing_text, conflicts, clean_options)
+    cols, clean_options = check_load_options(label_columns, missing_text, conflicts, clean_options, task)
     df, source, text_col = read_comments(data_path, text_column, cols, encoding, split, max_text_chars)
-    labels = parse_labels(df, cols, source, true_values, false_values)
+    labels, classes = read_labels(df, cols, source, task, classes, true_values, false_values)
     raw, missing = column_texts(df[text_col], source)
     notes.add(mojibake_note(raw, source))
     texts, cache_status = cached_clean_texts(raw, cache_dir, clean_options) if clean_text else (raw, 'off')
@@ -56,10 +61,11 @@ def load_and_preprocess_data(data_path, # a .csv/.tsv/.xlsx/.jsonl/.parquet file
     dups = duplicate_report(texts, labels)          # what the file holds, before the conflicts policy
     keep, labels, relabelled, gone, how = apply_conflicts(texts, labels, rows, conflicts)
     texts, before, labels, rows = keep_rows(keep, texts, before, labels, rows)
-    notes.add(*flat_label_notes(labels, cols, source))
-    info = LoadInfo(source, text_col, cols, len(df), len(texts), {**dropped, **gone}, dups, label_report(labels, cols),
+    notes.add(*(flat_label_notes(labels, cols, source) if classes is None else empty_class_notes(labels, classes, source)))
+    report = label_report(labels, cols) if classes is None else class_report(labels, classes)
+    info = LoadInfo(source, text_col, cols, len(df), len(texts), {**dropped, **gone}, dups, report,
                     rows, clean_text, clean_options, time.perf_counter() - t0, before, list(notes),
-                    df.attrs.get('delimiter'), conflicts, relabelled, how, cache_status)
+                    df.attrs.get('delimiter'), conflicts, relabelled, how, cache_status, task, classes)
     if verbose: print(info.summary())
     return (texts, labels, info) if return_info else (texts, labels)
 
@@ -74,7 +80,7 @@ class LoadInfo:
     rows_kept: int
     dropped: dict            # reason -> list of row numbers as in the file (header = row 1)
     duplicates: DuplicateReport
-    labels: object           # LabelReport of the kept rows
+    labels: object           # LabelReport of the kept rows (multiclass: their ClassReport)
     row_numbers: np.ndarray  # file row number (header = 1) of every kept row, to map results back
     clean_text: bool
     clean_options: dict
@@ -86,6 +92,8 @@ class LoadInfo:
     relabelled: list = field(default_factory=list)  # file rows whose labels the conflicts policy changed
     conflict_note: str = ''           # what the conflicts policy did, in words
     cleaning_cache: str = 'off'       # what the cleaning cache did: 'hit', 'miss', 'rebuilt', 'memory' or 'off'
+    task: str = 'multilabel'          # 'multilabel' (0/1 label columns) or 'multiclass' (one class per comment)
+    classes: Optional[list] = None    # multiclass: the class names in id order
 
     def summary(self) -> str:
         "The printed load summary."
@@ -104,8 +112,14 @@ class LoadInfo:
             rows = f" (rows {format_rows(self.relabelled)})" if self.relabelled else ''
             lines.append(f"   {self.conflict_note}{rows}")
         lines += [f"   ⚠️  {w}" for w in self.warnings]
-        lines.append(f"\n📊 Label distribution:\n{self.labels}")
+        head = 'Label distribution' if self.task != 'multiclass' else \
+            f"Class distribution (column {self.label_columns[0]!r}, task='multiclass', class ids in this order)"
+        lines.append(f"\n📊 {head}:\n{self.labels}")
         return "\n".join(lines)
+
+    def plot(self, **kwargs):
+        "The label distribution and co-occurrence (`plot_label_report`); multiclass: the rows per class (`plot_class_report`)."
+        return (plot_class_report if self.task == 'multiclass' else plot_label_report)(self.labels, **kwargs)
 
     def to_dict(self):
         "A JSON-serialisable version."
@@ -115,7 +129,8 @@ class LoadInfo:
                     duplicates=self.duplicates.__dict__, labels=self.labels.to_dict(), clean_text=self.clean_text,
                     clean_options=dict(self.clean_options), seconds=round(self.seconds, 4),
                     warnings=list(self.warnings), delimiter=self.delimiter, conflicts=self.conflicts,
-                    relabelled=list(map(int, self.relabelled)), cleaning_cache=self.cleaning_cache)
+                    relabelled=list(map(int, self.relabelled)), cleaning_cache=self.cleaning_cache,
+                    **({} if self.task != 'multiclass' else dict(task=self.task, classes=list(self.classes))))
 
 # %% ../nbs/05_loading.ipynb #6778baa8
 class LoadNotes(list):
@@ -130,14 +145,33 @@ class LoadNotes(list):
             self.append(m)
             if self.warn: warnings.warn(m, stacklevel=3)   # add <- load_and_preprocess_data <- its caller
 
+# %% ../nbs/05_loading.ipynb #e0ed712d
+def check_task_columns(task:str, # 'multilabel' or 'multiclass'
+                       label_columns:list, # the label columns, checked
+                       conflicts:str='keep', # the conflicts policy
+                      ) -> None:
+    "A `BanglaDataError` for an unknown `task`, or a multiclass load with other than one label column or `'union'`."
+    if task not in ('multilabel', 'multiclass'):
+        raise BanglaDataError(f"task must be 'multilabel' (0/1 label columns) or 'multiclass' (one column holding one "
+                              f"class per comment), got {task!r} (on the command line: --task multilabel|multiclass)")
+    if task != 'multiclass': return
+    if len(label_columns) != 1:
+        raise BanglaDataError(f"task='multiclass' reads one label column holding one class per comment, got "
+                              f"{len(label_columns)} columns {label_columns}: pass label_columns='label' (on the "
+                              "command line: --labels label); several 0/1 columns are task='multilabel'")
+    if conflicts == 'union': raise BanglaDataError("conflicts='union' needs 0/1 label columns; with task='multiclass' "
+                                                   "use 'majority' (the most frequent class), 'drop' or 'keep'")
+
 # %% ../nbs/05_loading.ipynb #92feb0ef
-def check_load_options(label_columns, # the 0/1 label columns
+def check_load_options(label_columns, # the 0/1 label columns (multiclass: the one column of classes)
                        missing_text:str='drop', # 'drop', 'error' or 'keep'
                        conflicts:str='keep', # one of `CONFLICT_POLICIES` (`bangla_data.duplicates`)
                        clean_options:dict|None=None, # options of `clean_bangla_text`
+                       task:str='multilabel', # 'multilabel' or 'multiclass'
                       ) -> tuple:
     "`(label_columns, clean_options)` checked and normalised; a `BanglaDataError` for the first argument that is wrong."
     cols = check_label_columns(label_columns)
+    check_task_columns(task, cols, conflicts)
     if missing_text not in ('drop', 'error', 'keep'):
         raise BanglaDataError(f"missing_text must be 'drop', 'error' or 'keep', got {missing_text!r}")
     if conflicts not in CONFLICT_POLICIES:
@@ -244,6 +278,24 @@ def _spellings(values, name: str) -> set:
 _HINT = ("if they are spellings of 1 and 0, pass true_values=[...] and false_values=[...] (on the command line: "
          "--true-values yes,y --false-values no,n); for a categorical label column use "
          "bangla_data.labels.categorical_to_multihot (Python)")
+
+# %% ../nbs/05_loading.ipynb #f5c53a58
+def read_labels(df:pd.DataFrame, # the table as read
+                label_columns:list, # the label columns (multiclass: one)
+                source:str='DataFrame', # the file's name, for messages
+                task:str='multilabel', # 'multilabel' or 'multiclass'
+                classes=None, # multiclass: the classes in id order (None: the values found, sorted)
+                true_values=None, false_values=None, # more spellings of 1 and 0 (multi-label only)
+               ) -> tuple:
+    "`(labels, classes)`: the (N, L) float32 0/1 labels and None, or (multiclass) the (N,) int64 class ids and the classes."
+    if task != 'multiclass': return parse_labels(df, label_columns, source, true_values, false_values), None
+    if true_values or false_values:
+        raise BanglaDataError("true_values/false_values are spellings of 0/1 labels; with task='multiclass' the "
+                              "classes are the column's own values: leave them out (classes=[...], --classes A,B "
+                              "fixes their order)")
+    try: return class_ids(df[label_columns[0]], classes, column=label_columns[0],
+                          rows=file_row_numbers(np.arange(len(df))))
+    except BanglaDataError as e: raise BanglaDataError(f"{source}: {e}") from None
 
 # %% ../nbs/05_loading.ipynb #bc108788
 def column_texts(column:pd.Series, # the text column's cells, as read
@@ -353,6 +405,22 @@ def flat_label_notes(labels, # the (N, L) 0/1 labels of the rows kept
             for what, flat in (('no positive row (all 0)', pos == 0), ('only positive rows (all 1)', pos == len(labels)))
             if flat.any()]
 
+# %% ../nbs/05_loading.ipynb #fd4c2b9e
+def empty_class_notes(class_ids, # (N,) class ids of the rows kept
+                      classes:list, # the class names in id order
+                      source:str='DataFrame', # the file's name, for messages
+                     ) -> list:
+    "Warnings for classes no kept row has, and for rows that are all of one class."
+    counts = np.bincount(np.asarray(class_ids, np.int64), minlength=len(classes))
+    out = []
+    if len(class_ids) > 1 and (counts == 0).any():
+        out.append(f"{source}: class(es) {[c for c, n in zip(classes, counts) if n == 0]} have no row among the "
+                   f"{len(class_ids):,} rows kept: nothing can be learned of them; check classes= (--classes) or the column")
+    if len(class_ids) > 1 and (counts > 0).sum() == 1:
+        out.append(f"{source}: every kept row is of class {classes[int(counts.argmax())]!r}: there is nothing to "
+                   "tell apart; check the label column")
+    return out
+
 # %% ../nbs/05_loading.ipynb #9fe13e4f
 @dataclass
 class LoadedData:
@@ -366,10 +434,23 @@ class LoadedData:
     raw_texts: Optional[list] = None # per row: the text as in the file (for the [UNK] report, or `keep_raw_texts`)
     groups: Optional[np.ndarray] = None # per row: the group that must not straddle folds
     split_values: Optional[np.ndarray] = None # per row: the `split_column` value ('train', 'test', 'val')
+    task: str = 'multilabel' # 'multilabel', or 'multiclass': then `labels` are (N,) int64 class ids
+    classes: Optional[list] = None # multiclass: the class names in id order
 
     def drop_raw_texts(self) -> None:
         "Forget the texts as in the file (a second copy of every text) once nothing needs them."
         self.raw_texts = self.info.raw_texts = None
+
+    @property
+    def names(self) -> list:
+        "The names of the labels' dimensions: the classes (multiclass) or the label columns."
+        return list(self.classes) if self.task == 'multiclass' else self.label_columns
+
+    @property
+    def one_hot(self) -> np.ndarray:
+        "The labels as an (N, L) 0/1 matrix: as they are, or (multiclass) the class ids one-hot (N, C) uint8."
+        if self.task != 'multiclass': return self.labels
+        return np.eye(len(self.classes), dtype=np.uint8)[np.asarray(self.labels, np.int64)]
 
 # %% ../nbs/05_loading.ipynb #e62964c3
 def load_comments(data, # a file, DataFrame or 🤗 dataset of comments
@@ -383,13 +464,13 @@ def load_comments(data, # a file, DataFrame or 🤗 dataset of comments
         clean_options=o.clean_options, missing_text=o.missing_text, verbose=False, return_info=True,
         keep_raw_texts=(o.report_unk and o.clean_text) or o.keep_raw_texts, conflicts=o.conflicts,
         true_values=o.true_values, false_values=o.false_values, split=o.split, cache_dir=cache_dir,
-        max_text_chars=o.max_text_chars)
+        max_text_chars=o.max_text_chars, task=o.task, classes=o.classes)
     named = {'id': o.id_column, 'split': o.split_column, 'groups': o.groups if isinstance(o.groups, str) else None}
     cols = row_columns(data, info, {k: v for k, v in named.items() if v is not None}, split=o.split,
                        max_text_chars=o.max_text_chars)
     groups = cols.get('groups') if isinstance(o.groups, str) else kept_groups(o.groups, info)
     return LoadedData(comments, labels, list(o.label_columns), info, row_identities(data, info), cols.get('id'),
-                      info.raw_texts, groups, cols.get('split'))
+                      info.raw_texts, groups, cols.get('split'), o.task, info.classes)
 
 # %% ../nbs/05_loading.ipynb #fee1c0e6
 def row_identities(data, # what was loaded: a file, DataFrame or 🤗 dataset

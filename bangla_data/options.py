@@ -62,7 +62,7 @@ class PrepareOptions:
     data: Union[str, Path, 'pd.DataFrame', None] = opt(None, 'data', 'load', metavar='DATA') # a file or DataFrame of comments (default: the bundled sample)
     tokenizer: Union[str, Path, dict, 'PreTrainedTokenizerBase'] = opt('csebuetnlp/banglabert', '--tokenizer', 'tokens', json_or(str)) # a hub name, a directory or a tokenizer; or a dict: view name -> one
     text_column: str = opt('comment_text', '--text-column', 'load') # the column holding the comments
-    label_columns: list = opt(list(LABEL_COLUMNS), '--labels', ('load', 'splits'), comma_list) # the 0/1 label columns
+    label_columns: list = opt(list(LABEL_COLUMNS), '--labels', ('load', 'splits'), comma_list) # the 0/1 label columns (with task='multiclass': the one column of classes)
     max_length: int|dict = opt(128, '--max-length', 'tokens', json_or(int)) # tokens per comment after truncation (or one per view)
     num_folds: int = opt(5, '--folds', 'splits', int) # cross-validation folds
     stratification_type: str = opt('multiclass', '--stratify', 'splits', choices=('multiclass', 'multilabel')) # 'multiclass' (label combinations) or 'multilabel'
@@ -88,6 +88,8 @@ class PrepareOptions:
     id_column: str|None = opt(None, '--id-column', 'load', metavar='COLUMN') # a column of row ids, carried to every table and split file
     keep_raw_texts: bool = opt(False, '--keep-raw-texts', 'run') # keep the texts as in the file, for `predictions_table` (memory)
     max_text_chars: int = opt(1_000_000, '--max-text-chars', 'load', int, metavar='N') # the longest text cell a file may hold, in characters (0: no limit); a longer one is an error naming its row
+    task: str = opt('multilabel', '--task', ('load', 'splits'), choices=('multilabel', 'multiclass')) # 'multilabel' (0/1 label columns, BCE) or 'multiclass' (one label column holding one class per comment, cross-entropy)
+    classes: list|None = opt(None, '--classes', ('load', 'splits'), comma_list, metavar='A,B') # with task='multiclass': the classes in their id order (default: the values found, sorted); also fixes the order across datasets
 
     def __post_init__(self):
         if self.label_columns is None: self.label_columns = list(LABEL_COLUMNS)   # the design's labels

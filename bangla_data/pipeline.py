@@ -22,8 +22,8 @@ from .kfold import check_num_folds
 from .sample import SAMPLE_PATH
 
 # %% auto #0
-__all__ = ['prepare', 'timed', 'Reports', 'Prepared', 'run_config', 'unk_summary', 'view_sections', 'report_sections',
-           'report_dict']
+__all__ = ['prepare', 'timed', 'Reports', 'Prepared', 'weight_method', 'run_config', 'unk_summary', 'view_sections',
+           'report_sections', 'report_dict']
 
 # %% ../nbs/17_pipeline.ipynb #864ef7d5
 @options_signature
@@ -40,7 +40,7 @@ def prepare(*args, config=None, **options) -> Prepared:
         data = load_comments(SAMPLE_PATH if o.data is None else o.data, o, cache_dir)
     cleaning = clean_settings(o.clean_options) if o.clean_text else dict(clean_text=False)   # part of every key
     with record_warnings(warned, 'cache'), timed(timings, 'tokenize'):
-        views = tokenize_views(data.comments, data.labels, o.tokenizer, o.max_length, cache_dir, cleaning=cleaning,
+        views = tokenize_views(data.comments, data.one_hot, o.tokenizer, o.max_length, cache_dir, cleaning=cleaning,
                                fallback_to_sample_tokenizer=o.fallback_to_sample_tokenizer)
     first = next(iter(views.values()))
     with timed(timings, 'unk_report'):
@@ -90,8 +90,10 @@ class Prepared:
     cache_dir: object = None # the cache directory the run used
 
     comments = _reads('data', 'comments', "The cleaned texts, one per row.")
-    labels = _reads('data', 'labels', "The (N, L) 0/1 labels.")
-    label_columns = _reads('data', 'label_columns', "The label names, in column order.")
+    labels = _reads('data', 'labels', "The (N, L) 0/1 labels (multiclass: the (N,) int64 class ids).")
+    label_columns = _reads('data', 'label_columns', "The label names, in column order (multiclass: the class column).")
+    task = _reads('data', 'task', "'multilabel' (0/1 label columns) or 'multiclass' (one class per comment).")
+    classes = _reads('data', 'classes', "Multiclass: the class names in id order, as `prob_<class>` names them (else None).")
     load_info = _reads('data', 'info', "The load report (`LoadInfo`).")
     row_ids = _reads('data', 'row_ids', "Per row: its file row (header = 1) or the DataFrame's index label.")
     ids = _reads('data', 'ids', "Per row: the `id_column` value (None without one).")
@@ -140,28 +142,34 @@ class Prepared:
         return run_config(self)
 
     def class_weights(self, k:int|str, # the fold (or 'all': every non-test row)
-                      method:str='ratio', # 'ratio', 'sqrt', 'log' or 'effective'
+                      method:Optional[str]=None, # None: 'ratio' (multi-label) or 'balanced' (multiclass); see `weight_method`
                       max_weight:Optional[float]=None, # cap (None: no cap)
-                      **kwargs, # more options of `calculate_class_weights`
+                      **kwargs, # more options of `calculate_class_weights` (multiclass: `multiclass_class_weights`)
                      ):
-        "Class weights computed on fold `k`'s training rows only."
-        from bangla_data.weights import calculate_class_weights
+        "Class weights computed on fold `k`'s training rows only: `pos_weight` per label, or (multiclass) per class."
+        from bangla_data.weights import calculate_class_weights, multiclass_class_weights
         train_idx, _ = self.partition.fold(k)
+        method = weight_method(self.task, method)
+        if self.task == 'multiclass':
+            return multiclass_class_weights(self.labels[train_idx], len(self.classes), method, max_weight=max_weight,
+                                            classes=self.classes, **kwargs)
         return calculate_class_weights(self.labels[train_idx], method=method, max_weight=max_weight,
                                        label_columns=self.label_columns, **kwargs)
 
     def fold(self, k:int|str, # the fold, 0 … num_folds-1; 'all': every non-test row trains, the test rows evaluate
              batch_size:int=32, # rows per training batch
              num_workers:int=0, # DataLoader workers (0: batches are built in this process, the fastest here)
-             weight_method:str='ratio', # class-weight method: 'ratio', 'sqrt', 'log' or 'effective'
+             weight_method:Optional[str]=None, # class-weight method (None: 'ratio'; multiclass 'balanced'), see `weight_method`
              max_weight:Optional[float]=None, # cap the class weights (None: no cap)
              **loader_kwargs, # more options of `create_data_loaders`
             ):
         ("`(train_loader, val_loader, pos_weight)` for fold `k` (loader options as in `create_data_loaders`); "
+         "multiclass: `(train_loader, val_loader, class_weights)`, labels (B,) class ids; "
          "`fold('all')`: the final model's, its val_loader over the test rows (None without a test split).")
         from bangla_data.loaders import create_data_loaders
         train_idx, val_idx = self.partition.fold(k)
         loader_kwargs.setdefault('seed', self.options.seed)
+        loader_kwargs.setdefault('task', self.task)
         train, val = create_data_loaders(self.tokenized_views, train_idx, val_idx if len(val_idx) else train_idx[:1],
                                          batch_size=batch_size, num_workers=num_workers, **loader_kwargs)
         return train, val if len(val_idx) else None, self.class_weights(k, weight_method, max_weight)
@@ -179,6 +187,7 @@ class Prepared:
         if not len(self.test_idx):
             raise BanglaDataError("there is no test split: pass test_size=, split_column= or splits= to prepare")
         loader_kwargs.setdefault('seed', self.options.seed)
+        loader_kwargs.setdefault('task', self.task)
         return create_data_loaders(self.tokenized_views, self.splits[0][0], self.test_idx, batch_size=batch_size,
                                    num_workers=num_workers, **loader_kwargs)[1]
 
@@ -187,7 +196,7 @@ class Prepared:
                 args, # `transformers.TrainingArguments`
                 **kwargs, # more options of `bangla_data.trainer.fold_trainer` and of `transformers.Trainer`
                ):
-        "A `transformers.Trainer` for fold `k` on this data's loaders, BCE with the fold's `pos_weight`."
+        "A `transformers.Trainer` for fold `k` on this data's loaders: BCE with `pos_weight`, or CE with class weights."
         from bangla_data.trainer import fold_trainer
         return fold_trainer(self, k, model, args, **kwargs)
 
@@ -217,7 +226,7 @@ class Prepared:
         "Write the folds and test split (CSV, one line per row) and a sidecar, for `prepare(..., splits=path)`."
         from bangla_data.splits import save_splits
         settings = {**split_settings(self.options, ('load', 'splits')), 'data': self.load_info.source}
-        return save_splits(path, self.fold_ids, self.row_ids, self.comments, self.labels, ids=self.ids,
+        return save_splits(path, self.fold_ids, self.row_ids, self.comments, self.data.one_hot, ids=self.ids,
                            settings=settings)
 
     def save_config(self, path, # the run file to write (JSON)
@@ -229,7 +238,7 @@ class Prepared:
                           probs=None, # (len(index), L) probabilities (None with a prediction output)
                           fold=None, # the fold that predicted them (default: each row's own fold, or 'test')
                          ) -> pd.DataFrame:
-        "Predictions as rows: index, row, id, text (if kept), cleaned text, true labels, `prob_<label>`, fold."
+        "Predictions as rows: index, row, id, text (if kept), cleaned text, true labels, `prob_<label>`, fold (multiclass: `label`, `prob_<class>`, `predicted`)."
         from bangla_data.results import predictions_table, rows_and_probs
         from bangla_data.splits import fold_names
         index, probs = rows_and_probs(index, probs)
@@ -237,22 +246,22 @@ class Prepared:
         if fold is None and len(idx) and 0 <= idx.min() and idx.max() < len(self.comments):
             fold = fold_names(self.fold_ids[idx])
         return predictions_table(idx, probs, self.comments, self.labels, self.label_columns, self.row_ids, self.ids,
-                                 self.raw_texts, fold)
+                                 self.raw_texts, fold, task=self.task, classes=self.classes)
 
     def out_of_fold(self):
         "An `OutOfFold` collector: `add(index, probs, fold)` per fold, then `finalize()`: each non-test row once."
         from bangla_data.results import OutOfFold
         return OutOfFold(self.predictions_table, np.flatnonzero(self.fold_ids >= 0), len(self.comments),
-                         self.fold_ids)
+                         self.fold_ids, task=self.task)
 
-    def weights_table(self, method:str='ratio', # 'ratio', 'sqrt', 'log' or 'effective'
+    def weights_table(self, method:Optional[str]=None, # None: the task's default (see `weight_method`)
                       max_weight:Optional[float]=None, # cap (None: no cap)
                      ) -> pd.DataFrame:
-        "Class weights of every fold (rows, numbered 0 … k-1 as `fold(k)` is) and label (columns)."
+        "Class weights of every fold (rows, numbered 0 … k-1 as `fold(k)` is) and label, or class (columns)."
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             rows = [self.class_weights(k, method, max_weight).numpy() for k in range(self.num_folds)]
-        return pd.DataFrame(rows, index=pd.Index(range(len(rows)), name='fold'), columns=self.label_columns)
+        return pd.DataFrame(rows, index=pd.Index(range(len(rows)), name='fold'), columns=self.data.names)
 
     def summary(self) -> str:
         "The full printed report, in the order of the flow."
@@ -262,6 +271,21 @@ class Prepared:
         "A JSON-serialisable report of the whole flow."
         return report_dict(self)
 
+# %% ../nbs/17_pipeline.ipynb #b5f54ed1
+def weight_method(task:str, # 'multilabel' or 'multiclass'
+                  method:Optional[str]=None, # the method asked for (None: the task's default)
+                 ) -> str:
+    "The class-weight method of `task`: None is 'ratio' (multi-label) or 'balanced' (multiclass); a misfit is an error."
+    from bangla_data.weights import MULTICLASS_WEIGHT_METHODS, WEIGHT_METHODS
+    if method is None: return 'balanced' if task == 'multiclass' else 'ratio'
+    fits = MULTICLASS_WEIGHT_METHODS if task == 'multiclass' else WEIGHT_METHODS
+    if method not in fits:
+        why = (" ('ratio' is negatives/positives of a 0/1 label column, BCE's pos_weight)" if method == 'ratio' else
+               " ('balanced' is the cross-entropy weight of a class, task='multiclass')" if method == 'balanced' else '')
+        raise BanglaDataError(f"weight_method={method!r} does not fit task={task!r}{why}: use one of {list(fits)} "
+                              f"(None: {weight_method(task)!r})")
+    return method
+
 # %% ../nbs/17_pipeline.ipynb #8eecdf2d
 def run_config(p:Prepared, # what `prepare` made
               ) -> dict:
@@ -269,6 +293,7 @@ def run_config(p:Prepared, # what `prepare` made
     one = None in p.encodings
     c = split_settings(p.options, ('load', 'tokens', 'splits', 'report', 'run'))
     return dict(c, data=p.load_info.source, text_column=p.load_info.text_column, label_columns=p.label_columns,
+                classes=p.classes,
                 tokenizer=p.first_view.name if one else {v: d.name for v, d in p.encodings.items()},
                 max_length=p.first_view.max_length if one else {v: d.max_length for v, d in p.encodings.items()},
                 num_folds=int(p.options.num_folds), cache_dir=str(p.cache_dir), clean_options=dict(p.options.clean_options or {}),
@@ -316,7 +341,9 @@ def report_sections(p:Prepared, # what `prepare` made
     o = p.options
     out.append(f"\n🔀 Folds ({o.stratification_type}, group_duplicates={o.group_duplicates}, "
                f"seed={o.seed}{p.partition.source}):{note('folds')}\n{p.fold_report}")
-    out.append("\n⚖️  Class weights per fold (pos_weight = negatives/positives on the fold's training "
+    what = ("CrossEntropyLoss weight = 'balanced', n / (C · n_class)" if p.task == 'multiclass' else
+            "pos_weight = negatives/positives")
+    out.append(f"\n⚖️  Class weights per fold ({what} on the fold's training "
                f"rows):\n{p.weights_table().round(3).to_string()}")
     return out
 

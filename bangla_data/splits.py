@@ -535,6 +535,10 @@ def check_split_sources(test_size=None, # the `test_size` option
 # %% ../nbs/21_splits.ipynb #00ce3006
 def _split_file_fold(path, rows, comments, labels, ids, update: bool, kw: dict, changes) -> np.ndarray:
     "Each row's fold id from split file `path`: exactly (`read_splits`) or brought up to the data (`updated_splits`)."
+    if np.ndim(labels) == 1:   # class ids: one-hot rows over the classes (`label_columns`), as the split file holds them
+        y = np.asarray(labels, np.int64)
+        C = len(kw['label_columns']) if kw.get('label_columns') is not None else int(y.max(initial=-1)) + 1
+        labels = np.eye(C, dtype=np.uint8)[y]
     if not update: return read_splits(path, rows, comments, labels, ids)
     fold, what = updated_splits(path, rows, comments, labels, ids, **{k: v for k, v in kw.items() if k != 'num_folds'})
     if changes is not None: changes.update(what)
@@ -677,7 +681,7 @@ def split_key(data, # the loaded rows
      "the placement (content order).")
     fp = lambda values: None if values is None else text_fingerprint([str(v) for v in values])
     return dict(split_settings(options, ('splits',)), order='content', texts=text_fingerprint(data.comments),
-                labels=labels_fingerprint(data.labels), group_values=fp(data.groups),
+                labels=labels_fingerprint(data.one_hot), group_values=fp(data.groups),
                 split_values=fp(data.split_values))
 
 # %% ../nbs/21_splits.ipynb #e8b11aee
@@ -692,10 +696,10 @@ def partition_record(data, # the loaded rows
         sp, test, fold = make_splits(data.comments, data.labels, num_folds=o.num_folds,
                                      stratification_type=o.stratification_type, seed=o.seed,
                                      group_duplicates=o.group_duplicates, groups=data.groups,
-                                     label_columns=data.label_columns, test_size=o.test_size,
+                                     label_columns=data.names, test_size=o.test_size,
                                      split_values=data.split_values, splits_path=o.splits, rows=data.row_ids,
                                      ids=data.ids, update_splits=o.update_splits, changes=changes)
-    rep = split_report(sp, test, data.labels, data.label_columns, data.comments)
+    rep = split_report(sp, test, data.labels, data.names, data.comments)
     return dict(fold=np.asarray(fold).tolist(), report=rep.to_record(),
                 warnings=list(dict.fromkeys(str(w.message) for w in caught)), changes=changes or None)
 

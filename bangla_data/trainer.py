@@ -14,12 +14,13 @@ from .dataset import IndexedDataset, ViewsDataset, collate_batch
 from transformers import EvalPrediction, Trainer
 from transformers.trainer_utils import EvalLoopOutput
 from .loaders import BatchLoader, LengthGroupedBatchSampler
-from .metrics import f1_scores, sigmoid
+from .metrics import f1_scores, multiclass_metrics, sigmoid, softmax
 ROW_DATASETS = (IndexedDataset, ViewsDataset)   # datasets whose rows the Trainer evaluates exactly and in row order
 
 # %% auto #0
-__all__ = ['ROW_DATASETS', 'BATCH_KEYS', 'BanglaTrainer', 'fold_trainer', 'fold_loaders', 'view_inputs', 'row_order_loader',
-           'RowPredictionOutput', 'f1_metrics']
+__all__ = ['ROW_DATASETS', 'BATCH_KEYS', 'BanglaTrainer', 'fold_trainer', 'task_options', 'check_head', 'check_trainer_task',
+           'default_metrics', 'fold_loaders', 'view_inputs', 'row_order_loader', 'RowPredictionOutput', 'f1_metrics',
+           'class_metrics']
 
 # %% ../nbs/23_trainer.ipynb #f4d66c6b
 class BanglaTrainer(Trainer):
@@ -31,17 +32,25 @@ class BanglaTrainer(Trainer):
                  pos_weight=None, # one positive-class weight per label for the BCE loss
                  label_columns=None, # the label names, for the default metrics' per-label F1 (`f1_<label>`)
                  view:Optional[str]=None, # with two-view batches (several tokenizers): the view the model reads
-                 **kwargs, # the arguments of `transformers.Trainer` (without `compute_metrics`: F1, see `f1_metrics`)
+                 task:str='multilabel', # 'multiclass': cross-entropy on (B,) class ids, softmax probabilities
+                 class_weights=None, # multiclass: one cross-entropy weight per class (`Prepared.fold`'s)
+                 classes=None, # multiclass: the class names, for the default metrics (`f1_<class>`, …)
+                 **kwargs, # the arguments of `transformers.Trainer` (without `compute_metrics`: see `default_metrics`)
                 ):
         _need_accelerate()
         self.label_columns, self.view = None if label_columns is None else list(label_columns), view
+        self.task, self.classes = check_trainer_task(task, pos_weight, class_weights), classes
         self.bd_row_columns = False       # do the labels gathered now carry the rows' weight, loss and index?
-        metrics = kwargs.pop('compute_metrics', None) or partial(f1_metrics, label_columns=self.label_columns)
+        metrics = kwargs.pop('compute_metrics', None) or default_metrics(task, self.label_columns, classes)
         super().__init__(*args, compute_metrics=self._on_labels(metrics), **kwargs)
         self.model_accepts_loss_kwargs = False   # our loss is a per-batch mean: the Trainer divides it for accumulation
         self.bd_train_loader, self.bd_eval_loader = train_loader, eval_loader
         self.pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32)
+        self.class_weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32)
         self.label_names = ['labels']
+
+    label_weights = property(lambda self: self.class_weights if self.task == 'multiclass' else self.pos_weight,
+                             doc="The loss's label weights: `pos_weight` (BCE), or the class weights (multiclass).")
 
     def get_train_dataloader(self):
         "bangla_data's training loader when given one, else the Trainer's own."
@@ -72,19 +81,27 @@ class BanglaTrainer(Trainer):
         return super()._run_epoch(model, epoch, train_dataloader, *args, **kwargs)
 
     def row_losses(self, logits, labels):
-        "Each row's loss: BCE with logits and `pos_weight`, averaged over the labels (float32, one per row)."
+        "Each row's loss: BCE with logits and `pos_weight`, averaged over the labels; multiclass: its unweighted CE."
+        if self.task == 'multiclass':
+            return torch.nn.functional.cross_entropy(logits.float(), labels.long().reshape(-1), reduction='none')
         pw = None if self.pos_weight is None else self.pos_weight.to(logits.device)
         return torch.nn.functional.binary_cross_entropy_with_logits(
             logits.float(), labels.float(), pos_weight=pw, reduction='none').mean(1)
 
+    def row_weights(self, labels, weight=None):
+        "Each row's weight in the mean loss: its sample `weight` (or None), times (multiclass) its class's weight."
+        if self.task != 'multiclass' or self.class_weights is None: return weight
+        w = self.class_weights.to(labels.device)[labels.long().reshape(-1)]
+        return w if weight is None else w * weight.to(w.device)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        "The mean of `row_losses` over the batch's rows (weighted by `weight` when given)."
+        "The mean of `row_losses` over the batch's rows, weighted by `row_weights` (`F.cross_entropy(weight=...)`'s)."
         labels, weight = inputs.pop('labels', None), inputs.pop('weight', None)
         inputs.pop('index', None)                                   # never passed to the model
         outputs = model(**view_inputs(inputs, self.view))
         logits = outputs['logits'] if isinstance(outputs, dict) else outputs[0]
         if labels is None: raise BanglaDataError("the batch has no 'labels' to compute the loss with")
-        per_row = self.row_losses(logits, labels)
+        per_row, weight = self.row_losses(logits, labels), self.row_weights(labels, weight)
         loss = per_row.mean() if weight is None else (per_row * weight).sum() / weight.sum()
         return (loss, outputs) if return_outputs else loss
 
@@ -94,7 +111,7 @@ class BanglaTrainer(Trainer):
         loss, logits, labels = super().prediction_step(model, inputs, prediction_loss_only, ignore_keys)
         if index is None or labels is None or logits is None: return loss, logits, labels
         per_row = self.row_losses(logits[0] if isinstance(logits, (tuple, list)) else logits, labels)
-        return loss, logits, _with_row_columns(labels, weight, per_row, index)
+        return loss, logits, _with_row_columns(labels, self.row_weights(labels, weight), per_row, index)
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix='eval'):
@@ -114,6 +131,7 @@ class BanglaTrainer(Trainer):
             if not self.bd_row_columns: return fn(p)
             labels, _, _, rows = _split_row_columns(p.label_ids)
             preds, labels, _ = _predictions_in_row_order(p.predictions, labels, rows)
+            if self.task == 'multiclass': labels = labels[:, 0].astype(np.int64)   # (N,) class ids, as the Trainer's
             return fn(EvalPrediction(predictions=preds, label_ids=labels))
         return metrics
 
@@ -125,30 +143,78 @@ class BanglaTrainer(Trainer):
         rows = labels[:, -1].astype(np.int64)
         preds, labels, rows = _predictions_in_row_order(np.asarray(out.predictions), labels[:, :-1], rows)
         order = np.argsort(np.argsort(test_dataset.indices))          # the dataset's own order of its rows
-        labels = labels.astype(np.float32)                            # as in the batches
-        return RowPredictionOutput(preds[order], labels[order], out.metrics, rows[order])
+        labels = labels.astype(np.float32) if self.task != 'multiclass' else labels[:, 0].astype(np.int64)   # as batched
+        return RowPredictionOutput(preds[order], labels[order], out.metrics, rows[order], self.task)
 
 # %% ../nbs/23_trainer.ipynb #9c1ee16c
 def fold_trainer(prepared, # what `prepare` returned
                  k:int|str, # the fold; 'all': every non-test row trains, the test rows (if any) evaluate
                  model, # a 🤗 model with one logit per label (e.g. `AutoModelForSequenceClassification`)
                  args, # `transformers.TrainingArguments` (batch sizes, workers and seed are taken from it)
-                 weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
+                 weight_method:Optional[str]=None, # class-weight method (None: 'ratio'; multiclass 'balanced')
                  loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
                  **trainer_kwargs, # more arguments of `BanglaTrainer` (`view`, …) and `transformers.Trainer` (callbacks, …)
                 ):
-    "A `BanglaTrainer` for fold `k` (or 'all'): length-grouped training, row-order validation, BCE with `pos_weight`."
-    train, val, pos_weight = fold_loaders(prepared, k, args, weight_method, loader_kwargs)
+    ("A `BanglaTrainer` for fold `k` (or 'all'): length-grouped training, row-order validation, BCE with `pos_weight` "
+     "(multiclass: cross-entropy with the fold's class weights).")
+    train, val, weights = fold_loaders(prepared, k, args, weight_method, loader_kwargs)
+    check_head(model, prepared)
     trainer_kwargs.setdefault('label_columns', prepared.label_columns)
     return BanglaTrainer(model=model, args=args, train_dataset=train.dataset,
                          eval_dataset=None if val is None else val.dataset, train_loader=train, eval_loader=val,
-                         pos_weight=pos_weight, **trainer_kwargs)
+                         **task_options(prepared, weights), **trainer_kwargs)
+
+# %% ../nbs/23_trainer.ipynb #0387116f
+def task_options(prepared, # what `prepare` returned
+                 weights, # the fold's class weights (`Prepared.fold`'s third item)
+                ) -> dict:
+    "`BanglaTrainer`'s label options for `prepared`'s task: `pos_weight`, or (multiclass) the task, class weights, classes."
+    if getattr(prepared, 'task', 'multilabel') != 'multiclass': return dict(pos_weight=weights)
+    return dict(task='multiclass', class_weights=weights, classes=prepared.classes)
+
+# %% ../nbs/23_trainer.ipynb #01930510
+def check_head(model, # the 🤗 model to train
+               prepared, # what `prepare` returned
+              ) -> None:
+    "A `BanglaDataError` when the model's `config.num_labels` is not one output per label (multiclass: per class)."
+    n = getattr(getattr(model, 'config', None), 'num_labels', None)
+    multiclass = getattr(prepared, 'task', 'multilabel') == 'multiclass'
+    names = list(prepared.classes if multiclass else prepared.label_columns)
+    if n is None or n == len(names): return
+    what = f"{len(names)} classes {names}" if multiclass else f"{len(names)} label columns {names}"
+    raise BanglaDataError(f"the model has {n} outputs (config.num_labels={n}) but the data has {what}: build it with "
+                          f"num_labels={len(names)}, e.g. AutoModelForSequenceClassification.from_pretrained(name, "
+                          f"num_labels={len(names)})")
+
+# %% ../nbs/23_trainer.ipynb #c928137e
+def check_trainer_task(task:str, # 'multilabel' or 'multiclass'
+                       pos_weight=None, class_weights=None, # the loss weights given
+                      ) -> str:
+    "`task`, if known and given the weights its loss uses (`pos_weight`: BCE; `class_weights`: multiclass); else an error."
+    if task not in ('multilabel', 'multiclass'):
+        raise BanglaDataError(f"task must be 'multilabel' (BCE on 0/1 labels) or 'multiclass' (cross-entropy on class "
+                              f"ids), got {task!r}")
+    if task == 'multiclass' and pos_weight is not None:
+        raise BanglaDataError("pos_weight is BCE's weight of positives; with task='multiclass' pass class_weights= "
+                              "(one per class, Prepared.fold's third item)")
+    if task != 'multiclass' and class_weights is not None:
+        raise BanglaDataError("class_weights are cross-entropy's, for task='multiclass'; multi-label BCE takes pos_weight=")
+    return task
+
+# %% ../nbs/23_trainer.ipynb #db38c756
+def default_metrics(task:str='multilabel', # 'multilabel' or 'multiclass'
+                    label_columns=None, # multi-label: the label names
+                    classes=None, # multiclass: the class names
+                   ):
+    "The default `compute_metrics` of `task`: `f1_metrics` (multi-label) or `class_metrics` (multiclass)."
+    if task == 'multiclass': return partial(class_metrics, classes=classes)
+    return partial(f1_metrics, label_columns=label_columns)
 
 # %% ../nbs/23_trainer.ipynb #777e79a0
 def fold_loaders(prepared, # what `prepare` returned
                  k:int|str, # the fold; 'all': every non-test row trains, the test rows (if any) evaluate
                  args, # `transformers.TrainingArguments` (batch sizes, workers and seed are taken from it)
-                 weight_method:str='ratio', # class-weight method for `pos_weight` (see `calculate_class_weights`)
+                 weight_method:Optional[str]=None, # class-weight method (None: 'ratio'; multiclass 'balanced')
                  loader_kwargs:Optional[dict]=None, # more options of `create_data_loaders`
                 ) -> tuple:
     "`(train_loader, val_loader, pos_weight)` of fold `k` at `args`' batch sizes, workers and seed."
@@ -207,7 +273,7 @@ def _with_row_columns(labels, weight, loss, index):
     dtype = torch.float32 if labels.device.type == 'mps' else torch.float64   # MPS has no float64
     weight = torch.ones_like(loss) if weight is None else weight.to(loss.device)
     extra = [t.to(labels.device, dtype)[:, None] for t in (weight, loss, index)]
-    return torch.cat([labels.to(dtype), *extra], 1)
+    return torch.cat([labels.to(dtype).reshape(len(loss), -1), *extra], 1)   # class ids (B,): one column
 
 # %% ../nbs/23_trainer.ipynb #5242a9c6
 def _split_row_columns(label_ids):
@@ -239,9 +305,11 @@ class RowPredictionOutput(tuple):
                 label_ids, # the true labels
                 metrics, # the metrics (`test_loss`, `test_f1_micro`, …)
                 rows, # the positions of the rows (in the prepared data)
+                task:str='multilabel', # 'multiclass': `probs` is the softmax over the classes
                ):
         out = super().__new__(cls, (predictions, label_ids, metrics))
-        out.rows, out.probs = rows, sigmoid(predictions)    # the sigmoid, once: float64 probabilities
+        # the sigmoid (softmax), once: float64 probabilities
+        out.rows, out.probs = rows, softmax(predictions) if task == 'multiclass' else sigmoid(predictions)
         return out
     predictions, label_ids, metrics = (property(lambda self, i=i: self[i]) for i in range(3))
     logits = property(lambda self: self[0], doc="The logits (`predictions`).")
@@ -253,3 +321,12 @@ def f1_metrics(p:EvalPrediction, # the logits and 0/1 labels, one column per lab
     "`BanglaTrainer`'s default `compute_metrics`: micro, macro, weighted and per-label F1 of `sigmoid(logits) >= 0.5`."
     logits = p.predictions[0] if isinstance(p.predictions, (tuple, list)) else p.predictions
     return f1_scores(p.label_ids, sigmoid(logits), label_columns)
+
+# %% ../nbs/23_trainer.ipynb #67301616
+def class_metrics(p:EvalPrediction, # the logits (N, C) and class ids (N,) (or (N, 1))
+                  classes=None, # the class names (default: class_0 …)
+                 ) -> dict:
+    "The multiclass default `compute_metrics`: accuracy, macro and weighted F1, per-class P/R/F1 (`multiclass_metrics`)."
+    logits = p.predictions[0] if isinstance(p.predictions, (tuple, list)) else p.predictions
+    labels = np.asarray(p.label_ids).reshape(len(logits), -1)[:, 0].astype(np.int64)
+    return multiclass_metrics(labels, softmax(logits), classes)

@@ -48,7 +48,7 @@ def test_a_flag_sets_exactly_its_option():
                     stratification_type='multilabel', cache_dir='/c', seed='7', clean_options='{"remove_latin": true}',
                     missing_text='error', groups='g', true_values='y', false_values='n', split='train',
                     conflicts='drop', test_size='0.2', split_column='s', splits='/s.csv', id_column='i', trusted_cache='/t',
-                    max_text_chars='500')
+                    max_text_chars='500', task='multiclass', classes='a,b')
     for f in option_fields():
         if f.name == 'data': continue
         p = build_parser()._subparsers._group_actions[0].choices['prepare']

@@ -13,7 +13,7 @@ import pandas as pd
 from .env import BanglaDataError, file_row_numbers, format_rows
 
 # %% auto #0
-__all__ = ['MAX_TEXT_CHARS', 'read_table', 'source_name', 'id_values']
+__all__ = ['MAX_TEXT_CHARS', 'read_table', 'show_columns', 'source_name', 'id_values']
 
 # %% ../nbs/02_reading.ipynb #32ce72e1
 MAX_TEXT_CHARS = 1_000_000   # the default longest text cell, in characters (`max_text_chars`)
@@ -44,13 +44,24 @@ def _column_names(names) -> list[str]:
     return [str(c).replace('\ufeff', '').strip() for c in names]
 
 # %% ../nbs/02_reading.ipynb #37ba3869
+def show_columns(names, # column names (or any names: sheets, zip members)
+                 limit:int=20, # the most names shown
+                 width:int=80, # the most characters shown of each name
+                ) -> str:
+    "`names` as a list for a message, bounded: the first `limit`, each cut to `width` characters, and how many more."
+    names = list(names)
+    cut = [repr(t) if len(t := str(n)) <= width else f"{t[:width]!r}… ({len(t):,} characters)" for n in names[:limit]]
+    more = f", … and {len(names) - limit:,} more" if len(names) > limit else ''
+    return '[' + ', '.join(cut) + more + ']'
+
+# %% ../nbs/02_reading.ipynb #044ff3db
 def _check_unique(names, source) -> list[str]:
     "`names` (cleaned), or a `BanglaDataError` naming the duplicates: the one duplicate-header rule for every format."
     _check_width(len(names), source)
     names = _column_names(names)
     dups = sorted(n for n, k in Counter(names).items() if k > 1 and n)     # linear: a header may be very wide
-    if dups: raise BanglaDataError(f"{source}: duplicate column name(s) {dups} in the header; rename them so "
-                                   "each column is unique")
+    if dups: raise BanglaDataError(f"{source}: duplicate column name(s) {show_columns(dups)} in the header; rename "
+                                   "them so each column is unique")
     return names
 
 # %% ../nbs/02_reading.ipynb #8f23607c
@@ -118,7 +129,7 @@ def _hf_frame(source, split) -> pd.DataFrame:
     "A 🤗 Dataset (or a DatasetDict's `split`) as a DataFrame."
     if _is_hf(source, 'DatasetDict'):
         if split is None or split not in source:
-            raise BanglaDataError(f"a DatasetDict needs the name of its split: pass split= one of {sorted(source)} "
+            raise BanglaDataError(f"a DatasetDict needs the name of its split: pass split= one of {show_columns(sorted(source))} "
                                   f"(got {split!r})")
         source = source[split]
     elif split is not None:
@@ -195,9 +206,32 @@ def _decode_hint(path, e):
     "The error for a file that is not valid UTF-8 (or the encoding read), with how to re-save it or what to pass."
     enc = str(e.encoding).lower().replace('_', '-')
     name = 'UTF-8' if enc.startswith('utf-8') else enc.upper()
-    return BanglaDataError(f"{path}: not valid {name} (byte {e.object[e.start:e.start+1]!r} at offset {e.start}). "
-                           "Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t utf-8 in.csv > out.csv`) or "
-                           "pass encoding='cp1252'.")
+    offset, line, bad = _first_bad_byte(path, e.encoding)
+    where = (f"byte {bad!r} at offset {offset:,} from the start of the file, on line {line:,}" if offset is not None
+             else f"byte {e.object[e.start:e.start+1]!r}")
+    return BanglaDataError(f"{path}: not valid {name} ({where}). Re-save the file as UTF-8 (e.g. `iconv -f cp1252 -t "
+                           "utf-8 in.csv > out.csv`) or pass encoding='cp1252'.")
+
+# %% ../nbs/02_reading.ipynb #ed832daa
+def _first_bad_byte(path: Path, encoding: str, chunk: int = 1 << 20) -> tuple:
+    ("`(offset, line, byte)` of the first byte of `path` that `encoding` does not decode, the offset counted from the "
+     "start of the file, the line from 1; `(None, None, None)` if every byte decodes.")
+    try: enc = codecs.lookup(encoding).name
+    except LookupError: return None, None, None
+    done, lines = 0, 0
+    with path.open('rb') as f:
+        if enc == 'utf-8-sig':                                     # its BOM, if there is one, is no text
+            enc, done = 'utf-8', 3 if f.read(3) == codecs.BOM_UTF8 else 0
+            f.seek(done)
+        dec = codecs.getincrementaldecoder(enc)()
+        while True:
+            data, pending = f.read(chunk), dec.getstate()[0]
+            try: text = dec.decode(data, final=not data)
+            except UnicodeDecodeError as e:
+                lines += e.object[:e.start].decode(enc, 'replace').count('\n')
+                return done - len(pending) + e.start, lines + 1, e.object[e.start:e.start + 1]
+            lines, done = lines + text.count('\n'), done + len(data)
+            if not data: return None, None, None
 
 # %% ../nbs/02_reading.ipynb #1f598ddd
 _READERS = {'.csv': ',', '.tsv': '\t', '.txt': '\t'}
@@ -325,34 +359,50 @@ def _field_error(path: Path, e: Exception, row: int, line: int, max_chars) -> Ex
 def _read_spreadsheet(path: Path, encoding, sheet_name, max_chars=None) -> pd.DataFrame:
     "A sheet of an .xlsx/.xls file: duplicate headers refused, `NA` kept as text, empty unnamed columns dropped."
     with path.open('rb') as f: ole = f.read(4) == b'\xd0\xcf\x11\xe0'
-    if ole:                                                                    # an old .xls file: pandas (xlrd)
-        _check_unique([c for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0]
-                       if not pd.isna(c)], path)
-        df = pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)  # a comment "NA" is text; empty ''
-    else: df = _sheet_frame(_xlsx_rows(path, sheet_name, max_chars), path)
-    return df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all())
-                      for c in df.columns]]
+    rows, ignored = (None, (0, None)) if ole else _xlsx_rows(path, sheet_name, max_chars)
+    df = _read_xls(path, sheet_name) if ole else _sheet_frame(rows, path)
+    df = df.loc[:, [not (str(c).startswith('Unnamed:') and (df[c].isna() | (df[c] == '')).all()) for c in df.columns]]
+    df.attrs['ignored_cells'] = ignored           # (how many cells right of the header were not read, the first)
+    return df
 
 # %% ../nbs/02_reading.ipynb #b3ece0a0
-def _xlsx_rows(path: Path, sheet_name, max_chars) -> list:
-    "The rows of one sheet of an .xlsx file as lists of cell values; a damaged file or a zip that is no workbook refused."
+def _read_xls(path: Path, sheet_name) -> pd.DataFrame:
+    "An old .xls sheet read by pandas' engine; a missing engine or an unreadable file is a `BanglaDataError`."
+    try:
+        _check_unique([c for c in pd.read_excel(path, sheet_name=sheet_name, header=None, nrows=1).iloc[0]
+                       if not pd.isna(c)], path)
+        return pd.read_excel(path, sheet_name=sheet_name, keep_default_na=False)  # a comment "NA" is text; empty ''
+    except BanglaDataError: raise
+    except ImportError as e: why = f"reading it needs an engine pandas names: {str(e)[:300].rstrip('. ')}"
+    except Exception as e: why = f"it cannot be read ({type(e).__name__}: {str(e)[:300].rstrip('. ')})"
+    raise BanglaDataError(f"{path}: an old Excel .xls file (an OLE2 document) and {why}. Old .xls files are not read "
+                          "here: open it in a spreadsheet program and save it as .xlsx or .csv (or install that engine)")
+
+# %% ../nbs/02_reading.ipynb #18da2a95
+def _xlsx_rows(path: Path, sheet_name, max_chars) -> tuple:
+    ("`(rows, (n, ref))`: one sheet of an .xlsx file as lists of cell values, and the `n` cells right of the header "
+     "not read (the first at `ref`); a damaged file or a zip that is no workbook refused.")
     try:
         with zipfile.ZipFile(path) as z:
             if 'xl/workbook.xml' not in z.NameToInfo:
                 raise BanglaDataError(f"{path}: a zip archive, but not an Excel workbook (it has no xl/workbook.xml; "
-                                      f"it holds {sorted(z.NameToInfo)[:5]}): unpack it, or save the table from a "
-                                      "spreadsheet program as .xlsx or .csv")
+                                      f"it holds {show_columns(sorted(z.NameToInfo), 5)}): unpack it, or save the "
+                                      "table from a spreadsheet program as .xlsx or .csv")
             strings = _shared_strings(z, path, max_chars) if 'xl/sharedStrings.xml' in z.NameToInfo else []
-            reader = _SheetReader(path, strings, max_chars)
-            _parse_xml(z, _sheet_part(z, sheet_name, path), path, reader.start, reader.end, reader.chars)
-            return reader.rows
+            part, name = _sheet_part(z, sheet_name, path)
+            xml = sum(z.NameToInfo[n].file_size for n in (part, 'xl/sharedStrings.xml') if n in z.NameToInfo)
+            reader = _SheetReader(path, strings, max_chars, xml, name)
+            _parse_xml(z, part, path, reader.start, reader.end, reader.chars)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
         raise BanglaDataError(f"{path}: a damaged .xlsx file, it cannot be unpacked ({e}): open it in a spreadsheet "
                               "program and save it again, or export the sheet as .csv") from None
+    return reader.rows, tuple(reader.ignored)
 
-# %% ../nbs/02_reading.ipynb #20186a19
+# %% ../nbs/02_reading.ipynb #c5bc868d
 _MAX_PART = 2 << 30   # the largest XML part of an .xlsx read (bytes, unpacked, as the zip's directory says)
 _MAX_STRINGS = 4 * _MAX_ROWS   # the most shared strings (distinct texts) kept from an .xlsx
+_MIN_SHEET_CELLS = 1 << 25     # a sheet may always make a table of this many cells (33.5M; more: half its XML's bytes)
+_MIN_SHEET_CHARS = 1 << 26     # a sheet may always hold this many characters (67M; more: twice its XML's bytes)
 
 # %% ../nbs/02_reading.ipynb #b576f8a8
 def _parse_xml(z: zipfile.ZipFile, name: str, path: Path, start, end=None, chars=None) -> None:
@@ -381,8 +431,9 @@ def _bad_xml(path, name, what):
                           "save it again, or export the sheet as .csv")
 
 # %% ../nbs/02_reading.ipynb #6507212f
-def _sheet_part(z: zipfile.ZipFile, sheet_name, path: Path) -> str:
-    "The zip member of the sheet `sheet_name` (its position, or its name), from the workbook and its relationships."
+def _sheet_part(z: zipfile.ZipFile, sheet_name, path: Path) -> tuple:
+    ("`(zip member, name)` of the sheet `sheet_name` (its position, or its name), from the workbook and its "
+     "relationships.")
     sheets, targets = [], {}
     _parse_xml(z, 'xl/workbook.xml', path, lambda n, a: n == 'sheet' and sheets.append(
         ({k.rpartition(' ')[2]: v for k, v in a.items()})))
@@ -392,9 +443,10 @@ def _sheet_part(z: zipfile.ZipFile, sheet_name, path: Path) -> str:
     names = [s.get('name') for s in sheets]
     i = sheet_name if isinstance(sheet_name, int) else names.index(sheet_name) if sheet_name in names else None
     if i is None or not -len(sheets) <= i < len(sheets):
-        raise BanglaDataError(f"{path}: no sheet {sheet_name!r}; the workbook has the sheets {names}")
+        raise BanglaDataError(f"{path}: no sheet {sheet_name!r}; the workbook has the sheets {show_columns(names)}")
     target = targets.get(sheets[i].get('id'), f'worksheets/sheet{i + 1}.xml')
-    return target.lstrip('/') if target.startswith('/') else posixpath.normpath(posixpath.join('xl', target))
+    part = target.lstrip('/') if target.startswith('/') else posixpath.normpath(posixpath.join('xl', target))
+    return part, names[i]
 
 # %% ../nbs/02_reading.ipynb #cc07523e
 class _Long(int):
@@ -424,10 +476,14 @@ def _shared_strings(z: zipfile.ZipFile, path: Path, max_chars) -> list:
 
 # %% ../nbs/02_reading.ipynb #a644568d
 class _SheetReader:
-    "expat handlers reading a worksheet's cells into `rows`, refusing rows, columns and cells past the limits at once."
-    def __init__(self, path, strings, max_chars):
-        self.path, self.strings, self.max_chars = path, strings, max_chars
+    ("expat handlers reading a worksheet's cells into `rows`, refusing rows, columns, cells and text past the limits "
+     "before the memory is spent.")
+    def __init__(self, path, strings, max_chars, xml_bytes:int=0, sheet=None):
+        self.path, self.strings, self.max_chars, self.sheet = path, strings, max_chars, sheet
         self.rows, self.text, self.size, self.keep, self.cell, self.rph = [], [], 0, False, None, False
+        self.width, self.next, self.ignored, self.total = None, 0, [0, None], 0   # header width once row 2 starts
+        self.xml = xml_bytes                                                          # the parts' bytes, unpacked
+        self.max_cells, self.max_total = max(_MIN_SHEET_CELLS, xml_bytes // 2), max(_MIN_SHEET_CHARS, 2 * xml_bytes)
 
     def start(self, name, a):
         "An element opens: a row, a cell, a value or text of a cell, or the sheet's declared size."
@@ -445,29 +501,50 @@ class _SheetReader:
         self.text.append(data)
 
     def end(self, name):
-        "An element closes: a cell's value is converted and put in its row."
+        "An element closes: a cell's value is converted and put in its row; one right of the header is only counted."
         if name in ('v', 't'): self.keep = False
         elif name == 'rPh': self.rph = False
         elif name == 'c' and self.cell is not None:
             col, kind = self.cell
-            row = self.rows[-1]
-            row.extend([''] * (col - len(row)))
-            row.append(self._value(kind, ''.join(self.text)))
+            if self.width is not None and col >= self.width:
+                if self.text and not self.ignored[0]: self.ignored[1] = f'{_column_letters(col + 1)}{len(self.rows)}'
+                self.ignored[0] += bool(self.text)
+            else:
+                row, v = self.rows[-1], self._value(kind, ''.join(self.text))
+                row.extend([''] * (col - len(row)))
+                row.append(v)
+                if isinstance(v, str): self._count(len(v))
             self.cell = None
 
+    def _count(self, n):
+        "Add a text of `n` characters to the sheet's total: past `max_total`, a `BanglaDataError` before more is read."
+        self.total += n
+        if self.total > self.max_total: raise BanglaDataError(
+            f"{self.path}: the sheet {self.sheet!r} holds over {self.max_total:,} characters of text by row "
+            f"{len(self.rows):,} (header = row 1), more than twice the {self.xml:,} bytes of its XML: the same shared "
+            "strings are repeated in many cells. Loading it would fill the memory. Export the sheet as .csv and load "
+            "that (a CSV holds every character it loads), or check where the file comes from")
+
     def _row(self, r):
-        "Start row `r` (1-based), after empty rows for any skipped."
+        "Start row `r` (1-based), after empty rows for any skipped; the header's width is known once row 2 starts."
         if r > _MAX_ROWS: self._check_ref(f'A{r}', 'the sheet has')
+        if self.width is None and self.rows and r > 1: self.width = _filled_width(self.rows[0])
+        if self.width and self.width * (r - 1) > self.max_cells: raise BanglaDataError(
+            f"{self.path}: the sheet {self.sheet!r} would be a table of {r - 1:,} rows × {self.width:,} columns (its "
+            f"header reaches column {_column_letters(self.width)}) by row {r:,}, more than {self.max_cells:,} cells: "
+            "refused before they fill the memory. Delete the columns the table does not need (or the stray header "
+            "cell far to the right), or export the sheet as .csv and load that")
         self.rows.extend([] for _ in range(r - 1 - len(self.rows)))
         self.rows.append([])
+        self.next = 0
 
     def _cell(self, a):
         "Start a cell: its column (from its reference, else the next one) and type."
         if not self.rows: self.rows.append([])
         ref = a.get('r', '')
-        col = _column_number(ref) - 1 if ref[:1].isalpha() else len(self.rows[-1])
+        col = _column_number(ref) - 1 if ref[:1].isalpha() else self.next
         if col >= _MAX_COLUMNS: self._check_ref(ref or f'{_column_letters(col + 1)}{len(self.rows)}', 'the sheet has')
-        self.cell, self.text, self.size = (col, a.get('t', 'n')), [], 0
+        self.cell, self.text, self.size, self.next = (col, a.get('t', 'n')), [], 0, col + 1
 
     def _check_ref(self, ref, what):
         "A `BanglaDataError` when the cell reference `ref` (e.g. 'B1048577') is past Excel's last row or column."
@@ -497,6 +574,11 @@ class _SheetReader:
         name = head if head not in (None, '') else _column_letters(col + 1)
         return _too_long(self.path, name, [len(self.rows)], self.max_chars, n)
 
+# %% ../nbs/02_reading.ipynb #7f4b987f
+def _filled_width(header: list) -> int:
+    "How many columns a header row spans: up to its last non-empty cell."
+    return next((i + 1 for i in range(len(header) - 1, -1, -1) if header[i] != ''), 0)
+
 # %% ../nbs/02_reading.ipynb #0a1eae1e
 def _column_number(letters:str) -> int:
     "The 1-based number of a column from its letters or a cell reference ('A' -> 1, 'AB12' -> 28)."
@@ -515,11 +597,14 @@ def _column_letters(n:int) -> str:
 
 # %% ../nbs/02_reading.ipynb #37bc2d89
 def _sheet_frame(rows: list, path: Path) -> pd.DataFrame:
-    "A DataFrame of a sheet's rows: the first row the header (an empty cell 'Unnamed: i'), trailing empty rows dropped."
+    ("A DataFrame of a sheet's rows: the first row the header (an empty cell 'Unnamed: i'), as wide as its last named "
+     "column; trailing empty rows dropped.")
     while rows and all(v == '' for v in rows[-1]): rows.pop()
     if not rows: raise BanglaDataError(f"{path}: the sheet is empty (no header row)")
-    width = max(map(len, rows))
-    header = rows[0] + [''] * (width - len(rows[0]))
+    width = _filled_width(rows[0])                     # the header's columns; cells right of them are not read
+    header = rows[0][:width]
+    if not width and rows[1:]: raise BanglaDataError(f"{path}: row 1, the header, is empty: the first row of the sheet "
+                                                     "must name the columns (e.g. text, bully)")
     _check_unique([c for c in header if c != ''], path)
     names = [f'Unnamed: {i}' if c == '' else c for i, c in enumerate(header)]
     cols = {i: [r[i] if i < len(r) else '' for r in rows[1:]] for i in range(width)}
@@ -527,13 +612,13 @@ def _sheet_frame(rows: list, path: Path) -> pd.DataFrame:
     df.columns = names
     return df
 
-# %% ../nbs/02_reading.ipynb #7b93e2e0
+# %% ../nbs/02_reading.ipynb #ed49c71b
 def _read_json(path: Path, encoding, sheet_name=None, max_chars=None) -> pd.DataFrame:
-    "A .json file (one table), or a .jsonl/.ndjson file (one row a line), with values as written."
-    if path.suffix.lower() not in ('.jsonl', '.ndjson'):
-        return pd.read_json(path, dtype=False, encoding=encoding or 'utf-8')
+    "A .json file (a list of objects, or an object of columns), or a .jsonl/.ndjson file (one object a line)."
+    enc = encoding or _sniff_encoding(path)
+    if path.suffix.lower() not in ('.jsonl', '.ndjson'): return _read_json_document(path, enc)
     rows, keys = [], {}
-    with path.open(encoding=encoding or _sniff_encoding(path)) as f:
+    with path.open(encoding=enc) as f:
         for i, line in enumerate(f, 1):
             if not line.strip(): continue
             rows.append(_json_object(line, path, i))
@@ -554,21 +639,83 @@ def _unique_pairs(pairs) -> dict:
     return out
 
 # %% ../nbs/02_reading.ipynb #96dd9eb4
-def _json_object(line: str, path: Path, i: int) -> dict:
-    "The JSON object on line `i`; a `BanglaDataError` naming the line if it is not valid JSON, no object, or repeats a key."
-    try: obj = json.loads(line, object_pairs_hook=_unique_pairs)
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)   # refuses an object that repeats a key
+_SURROGATE_ESCAPE = re.compile(r'\\u[dD][89a-fA-F][0-9a-fA-F]{2}')   # \ud800…\udfff: half of a UTF-16 pair (or all)
+_JSON_SPACE = re.compile(r'[ \t\n\r]*')
+
+# %% ../nbs/02_reading.ipynb #07643a42
+def _json_value(text: str, start: int, path, line: int, first: int = 1) -> tuple:
+    ("`(value, end)`: the JSON value at `start` of `text` (which starts on line `first`), read as the row starting on "
+     "`line`; a `BanglaDataError` naming the line if it is not JSON or holds what no table can.")
+    where = f"{path}: line {line}"
+    try: obj, end = _DECODER.raw_decode(text, start)
     except json.JSONDecodeError as e:
-        raise BanglaDataError(f"{path}: line {i} is not valid JSON ({e.msg}, column {e.colno}); each line of a "
-                              ".jsonl file must be one JSON object") from None
+        raise BanglaDataError(f"{path}: line {first + e.lineno - 1} is not valid JSON ({e.msg}, column {e.colno})"
+                              ) from None
     except _RepeatedKey as e:
-        raise BanglaDataError(f"{path}: line {i} gives the key {e.args[0]!r} twice; a JSON reader would silently "
-                              "keep the last value. Keep one of them") from None
-    except RecursionError:
-        raise BanglaDataError(f"{path}: line {i} nests JSON too deeply to be a row of a table") from None
+        raise BanglaDataError(f"{where} gives the key {e.args[0]!r} twice; a JSON reader would silently keep the last "
+                              "value. Keep one of them") from None
+    except RecursionError: raise BanglaDataError(f"{where} nests JSON too deeply to be a row of a table") from None
+    except ValueError as e:       # e.g. an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        raise BanglaDataError(f"{where} holds a value Python will not read ({str(e)[:200]}); fix that line") from None
+    if _SURROGATE_ESCAPE.search(text, start, end):
+        try: json.dumps(obj, ensure_ascii=False).encode('utf-8')
+        except UnicodeEncodeError: raise BanglaDataError(
+            f"{where} holds a lone surrogate escape (e.g. \\ud800 without its pair): half of a UTF-16 pair, no "
+            "character, which no text column can hold; the text was cut inside an emoji or written by a broken "
+            "encoder. Delete the escape or complete the pair") from None
+    return obj, end
+
+# %% ../nbs/02_reading.ipynb #04c617a7
+def _json_object(line: str, path: Path, i: int) -> dict:
+    "The JSON object on line `i` of a .jsonl file; a `BanglaDataError` naming the line if it is not one (`_json_value`)."
+    obj, end = _json_value(line, 0, path, i, i)
+    if _JSON_SPACE.match(line, end).end() != len(line):
+        raise BanglaDataError(f"{path}: line {i} is not valid JSON (extra data after the object, column {end + 1}); "
+                              "each line of a .jsonl file must be one JSON object")
     if not isinstance(obj, dict):
         raise BanglaDataError(f"{path}: line {i} holds a JSON {type(obj).__name__}, not an object; each line of a "
                               '.jsonl file must be one object, e.g. {"comment_text": "...", "bully": 0}')
     return obj
+
+# %% ../nbs/02_reading.ipynb #14fb69e4
+def _read_json_document(path: Path, encoding: str) -> pd.DataFrame:
+    "A .json file: a list of objects (one a row), or an object of columns (pandas' default `to_json`)."
+    text = path.read_text(encoding=encoding)
+    i = _JSON_SPACE.match(text).end()
+    if i == len(text): raise pd.errors.EmptyDataError('no JSON')
+    if text[i] != '[':
+        obj, end = _json_value(text, i, path, text.count('\n', 0, i) + 1)
+        if _JSON_SPACE.match(text, end).end() != len(text) or not isinstance(obj, dict): raise BanglaDataError(
+            f"{path}: not a table: a .json file must hold one list of objects, e.g. "
+            '[{"comment_text": "...", "bully": 0}, ...] (or one object of columns)')
+        _check_width(len(obj), path)
+        return pd.DataFrame(obj).reset_index(drop=True)
+    rows, keys = _json_records(text, i, path)
+    return pd.DataFrame(rows, columns=list(keys))
+
+# %% ../nbs/02_reading.ipynb #b37a3959
+def _json_records(text: str, i: int, path) -> tuple:
+    "`(rows, keys)` of the JSON list starting at `text[i]`: each element an object, read where it starts (`_json_value`)."
+    rows, keys, line, pos, n = [], {}, 1, 0, len(text)
+    i = _JSON_SPACE.match(text, i + 1).end()
+    while i < n and text[i] != ']':
+        line, pos = line + text.count('\n', pos, i), i
+        obj, i = _json_value(text, i, path, line)
+        if not isinstance(obj, dict): raise BanglaDataError(
+            f"{path}: line {line}: element {len(rows) + 1} of the list is a JSON {type(obj).__name__}, not an object; "
+            'each row must be one object, e.g. {"comment_text": "...", "bully": 0}')
+        rows.append(obj)
+        keys.update(dict.fromkeys(obj))
+        if len(keys) > _MAX_COLUMNS: _check_width(len(keys), f"{path} (line {line})")
+        i = _JSON_SPACE.match(text, i).end()
+        if text[i:i + 1] == ',': i = _JSON_SPACE.match(text, i + 1).end()
+        elif text[i:i + 1] != ']': break
+    if text[i:i + 1] != ']' or _JSON_SPACE.match(text, i + 1).end() != n:
+        line += text.count('\n', pos, i)
+        raise BanglaDataError(f"{path}: line {line} is not valid JSON (expected ',' or ']' after an object of the list, "
+                              f"or nothing after its end)")
+    return rows, keys
 
 # %% ../nbs/02_reading.ipynb #eb4f802f
 def _read_parquet(path: Path, encoding=None, sheet_name=None, max_chars=None) -> pd.DataFrame:

@@ -36,10 +36,11 @@ def predictions_table(index, # positions in the prepared data (a batch's `index`
     index = _numpy(index).astype(np.int64).reshape(-1)
     names = _prob_names(task, label_columns, classes)
     P = _checked_probs(_numpy(probs).astype(np.float64), index, names, len(comments), task)
-    df = pd.DataFrame({'index': index, 'row': np.asarray(rows)[index]})
-    if ids is not None: df['id'] = np.asarray(ids, dtype=object)[index]
-    if raw_texts is not None: df['text'] = [raw_texts[i] for i in index]
-    df['clean_text'] = [comments[i] for i in index]
+    df = pd.DataFrame({'index': index})
+    _put(df, 'row', np.asarray(rows)[index])
+    if ids is not None: _put(df, 'id', np.asarray(ids, dtype=object)[index])
+    if raw_texts is not None: _put(df, 'text', [raw_texts[i] for i in index])
+    _put(df, 'clean_text', [comments[i] for i in index])
     if task == 'multiclass': _class_columns(df, true_classes(labels, index, len(names)), P, names)
     else:
         Y = np.asarray(labels)
@@ -47,6 +48,12 @@ def predictions_table(index, # positions in the prepared data (a batch's `index`
         for j, c in enumerate(label_columns): df[prob_column(c)] = P[:, j]
     if fold is not None: df['fold'] = fold if np.ndim(fold) == 0 else list(fold)
     return df
+
+# %% ../nbs/22_results.ipynb #611fbadc
+def _put(df: pd.DataFrame, name: str, values) -> None:
+    "Set column `name` of `df` to `values` as pandas infers them, or as objects when a lone surrogate keeps them from text."
+    try: df[name] = values
+    except UnicodeEncodeError: df[name] = pd.Series(list(values), index=df.index, dtype=object)
 
 # %% ../nbs/22_results.ipynb #0553ed5c
 def _prob_names(task:str, label_columns, classes) -> list:
@@ -247,7 +254,7 @@ def save_predictions(path, # the CSV to write
         raise BanglaDataError(f"save_predictions: expected a DataFrame (predictions_table, OutOfFold.finalize), got "
                               f"{type(table).__name__}")
     if not path.parent.is_dir(): raise BanglaDataError(f"cannot write {path}: directory {path.parent} does not exist")
-    return write_atomic(path, csv_bytes(table))
+    return write_atomic(path, csv_bytes(table, path))
 
 # %% ../nbs/22_results.ipynb #66823cd9
 TEXT_COLUMNS = ('id', 'text', 'clean_text')   # read back as text whatever they hold

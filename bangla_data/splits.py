@@ -99,7 +99,7 @@ def save_splits(path, # where the CSV goes (the sidecar goes to `path.json`)
                               + ('' if ids is None else f", {len(ids):,} ids") + ": give one of each per data row")
     path = Path(path)
     if not path.parent.is_dir(): raise BanglaDataError(f"cannot write {path}: directory {path.parent} does not exist")
-    data = csv_bytes(split_file_frame(fold, rows, comments, labels, ids))
+    data = csv_bytes(split_file_frame(fold, rows, comments, labels, ids), path)
     meta = _split_meta(fold, comments, labels, ids, data, settings)
     meta['unique_rows'] = bool(pd.Index(np.asarray(rows)).is_unique)   # a DataFrame's index may repeat labels
     meta['checksum'] = _meta_checksum(meta)
@@ -115,7 +115,9 @@ def splits_frame(fold, # per-row fold ids
     cols = {'row': list(np.asarray(rows).tolist())}
     if ids is not None: cols['id'] = pd.array(id_values(ids), dtype=object)   # ints stay ints beside None
     cols['fold'] = fold_names(fold)
-    return pd.DataFrame(cols)
+    try: return pd.DataFrame(cols)
+    except UnicodeEncodeError:   # a lone surrogate in a row label: objects (no str column holds it; `csv_bytes` names it)
+        return pd.DataFrame({k: pd.Series(list(v), dtype=object) for k, v in cols.items()})
 
 # %% ../nbs/21_splits.ipynb #efececec
 def content_keys(comments, # the cleaned texts
@@ -188,11 +190,33 @@ def unescape_cell(s:str, # a cell as `escape_cell` wrote it
 
 # %% ../nbs/21_splits.ipynb #e0d78e7e
 def csv_bytes(df:pd.DataFrame, # the table to write (header and cells)
+              path='CSV', # the file it goes to, for messages
              ) -> bytes:
-    "`df` as UTF-8 CSV others can open: each cell's text (`cell_text`) escaped (`escape_cell`), quoted when needed."
+    ("`df` as UTF-8 CSV others can open: each cell's text (`cell_text`) escaped (`escape_cell`), quoted when needed; "
+     "a cell holding a lone surrogate is a `BanglaDataError` naming its row and column.")
     head = [_csv_field(escape_cell(str(c))) for c in df.columns]
     cols = [[_csv_field(escape_cell(cell_text(v))) for v in df[c].tolist()] for c in df.columns]
-    return ''.join(','.join(r) + '\n' for r in [head, *zip(*cols)]).encode('utf-8')
+    try: return ''.join(','.join(r) + '\n' for r in [head, *zip(*cols)]).encode('utf-8')
+    except UnicodeEncodeError: raise _surrogate_error(df, path) from None
+
+# %% ../nbs/21_splits.ipynb #d022db5d
+def _surrogate_error(df: pd.DataFrame, path) -> BanglaDataError:
+    "The error for the first cell (or column name) of `df` whose text holds a lone surrogate: where, and what to do."
+    bad = lambda s: not s.isascii() and _LONE_SURROGATE.search(s) is not None
+    where = next((f"column name {str(c)[:80]!r}" for c in df.columns if bad(str(c))), None)
+    for c in df.columns if where is None else ():
+        i = next((i for i, v in enumerate(df[c].tolist()) if bad(cell_text(v))), None)
+        if i is not None:
+            row = f"row {cell_text(df['row'].iat[i])}, " if 'row' in df.columns and c != 'row' else ''
+            where = f"column {str(c)[:80]!r} at {row}line {i + 2:,} of the file,"
+            break
+    return BanglaDataError(f"cannot write {path}: the {where or 'table'} holds a lone surrogate (e.g. '\\ud800'): half "
+                           "of a UTF-16 pair, no character, which no UTF-8 file can hold. It comes from text decoded with "
+                           "errors='surrogateescape' or a JSON \\ud800 escape; replace it in your data (e.g. "
+                           "s.encode('utf-8', 'replace').decode('utf-8')) and run again")
+
+# %% ../nbs/21_splits.ipynb #dcb5f89b
+_LONE_SURROGATE = re.compile('[\ud800-\udfff]')
 
 # %% ../nbs/21_splits.ipynb #cc60e738
 def cell_text(v, # a cell: text, a number, None / NaN

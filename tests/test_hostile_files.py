@@ -59,6 +59,104 @@ def test_hostile_file_cli(attack, tmp_path):
     assert mb < peak, f"{attack}: peak {mb:.0f} MB"
 
 
+def _xlsx(p, head: bytes, rows: bytes, sst=None):
+    "An .xlsx of one sheet: header cells `head`, rows `rows` (XML), shared strings `sst`."
+    with zipfile.ZipFile(p, 'w', zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for n, b in bench._template_xlsx().items(): z.writestr(n, b)
+        if sst: z.writestr('xl/sharedStrings.xml', '<sst>' + ''.join(f'<si><t>{t}</t></si>' for t in sst) + '</sst>')
+        z.writestr('xl/worksheets/sheet1.xml', b'<worksheet><sheetData><row r="1">' + head + b'</row>' + rows
+                   + b'</sheetData></worksheet>')
+    return p
+
+
+_HEAD = b'<c r="A1" t="inlineStr"><is><t>text</t></is></c><c r="B1" t="inlineStr"><is><t>bully</t></is></c>'
+
+
+def _bad_utf8(p):
+    "A CSV of 200,002 lines whose one invalid byte (\\xff) is past the first 2 MiB of the file."
+    p.write_bytes(b'text,bully\n' + b''.join(b'row%d,0\n' % i for i in range(200_000)) + b'bad\xff text,1\n')
+    return p
+
+
+# file builder -> (words the message must hold, the most peak memory allowed in MB); issue 23's review, defects 1-4
+MORE = {
+    'xlsx_sst_bomb': (lambda d: _xlsx(d / 'sst.xlsx', _HEAD, b'<row><c t="s"><v>0</v></c><c><v>0</v></c></row>' * 20_000,
+                                      ['ক খ ' * 25_000]),                    # 8 KB: 2e9 characters of text
+                      ["the sheet 'Sheet1' holds over 67,108,864 characters of text by row 673 (header = row 1)",
+                       'Export the sheet as .csv'], 400),
+    'xlsx_wide_header': (lambda d: _xlsx(d / 'wh.xlsx', _HEAD + b'<c r="XFD1" t="inlineStr"><is><t>z</t></is></c>',
+                                         b'<row><c t="inlineStr"><is><t>x</t></is></c><c><v>0</v></c></row>' * 5000),
+                         ["would be a table of 2,049 rows \u00d7 16,384 columns (its header reaches column XFD) by row "
+                          "2,050"], 400),
+    'json_dup_key': (lambda d: (d / 'dup.json').write_text('[{"text": "ক", "bully": 1},\n {"text": "খ", "bully": 1, '
+                                                          '"bully": 0}]') and d / 'dup.json',
+                     ["dup.json: line 2 gives the key 'bully' twice"], 400),
+    'jsonl_surrogate': (lambda d: (d / 's.jsonl').write_text('{"text": "ক", "bully": 0}\n{"text": "x\\ud800", '
+                                                            '"bully": 1}\n') and d / 's.jsonl',
+                        ['s.jsonl: line 2 holds a lone surrogate escape'], 400),
+    'jsonl_bigint': (lambda d: (d / 'b.jsonl').write_text('{"text": "ক", "bully": 0}\n{"text": "খ", "bully": '
+                                                         + '1' * 100_000 + '}\n') and d / 'b.jsonl',
+                     ['b.jsonl: line 2 holds a value Python will not read'], 400),
+    'xls_named_xlsx': (lambda d: (d / 'old.xlsx').write_bytes(b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1' + b'\0' * 600)
+                       and d / 'old.xlsx', ['old.xlsx: an old Excel .xls file', 'save it as .xlsx or .csv'], 400),
+    'csv_bad_utf8_mid': (lambda d: _bad_utf8(d / 'u.csv'),
+                         ["not valid UTF-8 (byte b'\\xff' at offset 2,288,904 from the start of the file, on line "
+                          "200,002)"], 400),
+}
+
+
+@pytest.mark.parametrize('attack', list(MORE))
+def test_more_hostile_files_cli(attack, tmp_path):
+    "The review's cases: each a `BanglaDataError` naming the file and where, exit 2, no traceback, little memory."
+    build, words, peak = MORE[attack]
+    path = build(tmp_path)
+    cmd, env = bench.load_cmd(path, ['--text-column', 'text', '--labels', 'bully'])
+    rc, out, err, secs, mb = bench.run_limited(cmd, timeout=120, mem_bytes=2 * GB, cwd=ROOT, env=env)
+    print(f"{attack}: {secs:.1f} s, peak {mb:.0f} MB: {err[:200]}")
+    assert rc == 2 and err.startswith(f"bangla-data: error: {path}: "), (attack, rc, err[-2000:])
+    for w in words: assert w in err, (attack, w, err)
+    assert 'Traceback' not in err and mb < peak, (attack, mb)
+
+
+def test_sparse_wide_xlsx_rows_are_not_padded(tmp_path):
+    "Every row with one more cell at column XFD, right of the header: the table is the header's 2 columns, loaded in a "
+    "small multiple of the file's memory (it was padded to 16,384 cells a row: a MemoryError at 3 GB)."
+    path = bench.write_xlsx(tmp_path / 'w.xlsx', [b''.join(
+        b'<row><c r="A%d" t="inlineStr"><is><t>x</t></is></c><c r="B%d"><v>%d</v></c><c r="XFD%d"><v>0</v></c></row>'
+        % (i, i, i % 2, i) for i in range(2, 50_002))])
+    cmd, env = bench.load_cmd(path, ['--text-column', 'text', '--labels', 'bully'])
+    rc, out, err, secs, mb = bench.run_limited(cmd, timeout=120, mem_bytes=2 * GB, cwd=ROOT, env=env)
+    print(f"50,000 rows with a cell at XFD: {secs:.1f} s, peak {mb:.0f} MB")
+    assert rc == 0 and json.loads(out)['rows_kept'] == 50_000 and mb < 500, (rc, err[-2000:], mb)
+    df = read_table(path)
+    assert list(df.columns) == ['text', 'bully'] and df.attrs['ignored_cells'] == (50_000, 'XFD2')
+
+
+def test_json_is_read_one_object_at_a_time(tmp_path):
+    "A .json list or object of columns reads as pandas wrote it; what is wrong is named by the line its object starts on."
+    df = pd.DataFrame({'text': ['ক', 'খ', 'NA'], 'bully': [1, 0, 1]})
+    for orient in ('records', 'columns'):
+        df.to_json(tmp_path / f'{orient}.json', orient=orient, force_ascii=False)
+        assert read_table(tmp_path / f'{orient}.json').to_dict('list') == df.to_dict('list')
+    p = tmp_path / 'bad.json'
+    p.write_text('[\n{"text": "ক", "bully": 1},\n\n{"text": "খ",\n "bully": [' + '[' * 100_000 + ']}]')
+    with pytest.raises(BanglaDataError, match='bad.json: line 4 nests JSON too deeply'): read_table(p)
+    p.write_text('[{"text": "\\ud83d\\ude00", "bully": 1}, {"text": "\\ud83d", "bully": 0}]')   # a pair, then half
+    with pytest.raises(BanglaDataError, match='line 1 holds a lone surrogate escape'): read_table(p)
+
+
+def test_column_lists_in_messages_are_bounded(tmp_path):
+    "A duplicated 900,000-character column name, or a zip of 10,000 long member names: messages stay short."
+    p = tmp_path / 'd.csv'
+    p.write_text('text,' + 'h' * 900_000 + ',' + 'h' * 900_000 + '\nক,0,1\n')
+    with pytest.raises(BanglaDataError) as e: read_table(p)
+    assert len(str(e.value)) < 500 and '(900,000 characters)' in str(e.value)
+    with zipfile.ZipFile(tmp_path / 'z.xlsx', 'w') as z:
+        for i in range(10_000): z.writestr(f'{i:05d}' + 'n' * 300, '')
+    with pytest.raises(BanglaDataError, match=r'… and 9,995 more') as e: read_table(tmp_path / 'z.xlsx')
+    assert len(str(e.value)) < 1000
+
+
 def test_utf32_is_read(tmp_path):
     "A UTF-32 file (BOM or not) is read as UTF-32, not as UTF-16 with an error blaming the text column."
     for enc in ('utf-32', 'utf-32-le', 'utf-32-be'):

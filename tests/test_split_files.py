@@ -259,3 +259,28 @@ def test_every_real_comment_round_trips_through_a_predictions_export(tmp_path):
     print(f"{len(texts):,} real comments round-trip; {lead} start like a formula or with ', escaped; "
           f"{sum(chr(13) in t or chr(10) in t for t in texts)} hold a line break")
     assert not formulas and len(texts) > 10_000
+
+
+def test_lone_surrogates_are_refused_by_row_and_column_and_nothing_is_written(sample, tmp_path):
+    "A lone surrogate ('\\ud800': a DataFrame can hold one, no UTF-8 file can) in an id, a row label or a text: a "
+    "`BanglaDataError` naming the column and row, no file (nor temporary) left behind; the old pair stays readable."
+    c, y, rows, old, _, ids = sample
+    path = save_splits(tmp_path / 's.csv', old, rows, c, y, ids=ids)
+    before = path.read_bytes(), sidecar_path(path).read_bytes()
+    bad_ids = list(ids); bad_ids[3] = 'x\ud800'
+    with pytest.raises(BanglaDataError, match=rf"s.csv: the column 'id' at row {rows[3]}, line 5 of the file, holds a "
+                                              r"lone surrogate .*replace it in your data"):
+        save_splits(path, old, rows, c, y, ids=bad_ids)
+    bad_rows = np.array(list(rows), dtype=object); bad_rows[0] = '\udc80'      # a DataFrame index label
+    with pytest.raises(BanglaDataError, match=r"the column 'row' at line 2 of the file, holds a lone surrogate"):
+        save_splits(path, old, bad_rows, c, y)
+    assert (path.read_bytes(), sidecar_path(path).read_bytes()) == before
+    assert np.array_equal(read_splits(path, rows, c, y, ids=ids), old)
+    assert sorted(os.listdir(tmp_path)) == ['s.csv', 's.csv.json']
+    texts = list(c); texts[1] = 'ক\ud800খ'
+    table = predictions_table(np.arange(3), np.full((3, y.shape[1]), .5), c, y, [f'l{j}' for j in range(y.shape[1])],
+                              rows, raw_texts=texts)
+    assert table['text'].tolist()[1] == 'ক\ud800খ'                              # the table holds it; the file cannot
+    with pytest.raises(BanglaDataError, match=rf"p.csv: the column 'text' at row {rows[1]}, line 3 of the file"):
+        save_predictions(tmp_path / 'p.csv', table)
+    assert not (tmp_path / 'p.csv').exists()

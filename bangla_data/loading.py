@@ -13,7 +13,7 @@ import pandas as pd
 from .env import FILE_ROW_OFFSET, BanglaDataError, file_row_numbers, format_rows
 from .labels import (LABEL_COLUMNS, check_label_columns, class_ids, class_report, label_matrix, label_report,
                                 plot_class_report, plot_label_report)
-from .reading import MAX_TEXT_CHARS, id_values, read_table, source_name
+from .reading import MAX_TEXT_CHARS, id_values, read_table, show_columns, source_name
 from .cleaning import check_clean_options, clean_bangla_text, clean_bangla_texts
 from .clean_cache import cached_clean_texts
 from .normalizer import looks_like_mojibake
@@ -222,7 +222,7 @@ def _check_columns(df, text_column: str, label_columns: list, source) -> None:
         default = ' (the default is LABEL_COLUMNS)' if label_columns == list(LABEL_COLUMNS) else ''
         passes.append((f"label_columns=[...]{default}", '--labels A,B'))
     if problems:
-        raise BanglaDataError(f"{source}: {', and '.join(problems)}. The file has columns {cols}. "
+        raise BanglaDataError(f"{source}: {', and '.join(problems)}. The file has columns {show_columns(cols)}. "
                               + ''.join(n + ' ' for n in near)
                               + f"Pass {' and '.join(p for p, _ in passes)} with the columns of your file (on the "
                               f"command line: {' '.join(f for _, f in passes)}).")

@@ -13,7 +13,7 @@ from .trainer import BanglaTrainer, check_head, fold_loaders, task_options, view
 
 # %% auto #0
 __all__ = ['KD_OPTIONS', 'KD_BATCH_KEYS', 'DistillTrainer', 'distiller', 'DistillationModel', 'output_flags', 'distill_objective',
-           'fold_views', 'check_teacher', 'freeze']
+           'check_eager_attention', 'fold_views', 'check_teacher', 'freeze']
 
 # %% ../nbs/23a_distiller.ipynb #9534ae2a
 class DistillTrainer(BanglaTrainer):
@@ -135,10 +135,24 @@ def distill_objective(method:str, # 'logit', 'hidden', 'attention' or 'multi_lev
     if teacher is None and method != 'logit':
         raise BanglaDataError(f"method {method!r} needs the teacher model (its hidden states or attention), "
                               "not only stored logits")
+    if 'attention' in weights: check_eager_attention(student=student, teacher=teacher)
     s, t = _sizes(student), _sizes(teacher if teacher is not None else student)
     obj = kd_objective(method, s[0], t[0], s[1], t[1], task=task, weights=weights, **options)
     if 'hidden' not in obj.weights: obj.projection = None       # unused: no parameters without gradients
     return obj
+
+# %% ../nbs/23a_distiller.ipynb #e6a7e353
+def check_eager_attention(**models, # the models by role (`student=...`, `teacher=...`); None is skipped
+                         ):
+    ("A `BanglaDataError` for a model whose attention implementation returns no attention maps (🤗's default "
+     "'sdpa' answers `output_attentions=True` with an empty tuple); attention distillation needs 'eager'.")
+    for who, m in models.items():
+        impl = getattr(getattr(m, 'config', None), '_attn_implementation', None)
+        if m is not None and impl not in (None, 'eager'):
+            raise BanglaDataError(f"attention distillation compares attention maps, but the {who} uses "
+                                  f"attn_implementation={impl!r}, which returns none: call "
+                                  f"{who}.set_attn_implementation('eager') or load it with from_pretrained(..., "
+                                  "attn_implementation='eager')")
 
 # %% ../nbs/23a_distiller.ipynb #4290829c
 def _sizes(model) -> tuple:

@@ -149,9 +149,9 @@ def check_weights(weights:dict, # term -> weight
 def _outputs(out, name: str):
     "The model output `name` (`hidden_states` or `attentions`), or a `BanglaDataError` saying how to get it."
     got = out.get(name) if hasattr(out, 'get') else getattr(out, name, None)
-    if got is None:
-        how = 'output_hidden_states=True' if name == 'hidden_states' else ("output_attentions=True (and "
-                                                                            "attn_implementation='eager')")
+    if got is None or len(got) == 0:       # sdpa attention answers output_attentions=True with an empty tuple
+        how = 'output_hidden_states=True' if name == 'hidden_states' else ("output_attentions=True, with eager "
+              "attention: model.set_attn_implementation('eager') or from_pretrained(..., attn_implementation='eager')")
         raise BanglaDataError(f"the model's outputs have no {name}: call it with {how}")
     return got
 

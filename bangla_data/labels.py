@@ -158,11 +158,14 @@ def multiclass_hint(column:str='label', # the single label column
             f"--task multiclass --labels {shlex.quote(column)})")
 
 # %% ../nbs/01_labels.ipynb #00a6ec00
-def _multiclass_note(names: list, cells) -> str:
-    "`'; ' + multiclass_hint(...)` when `names` is a single label column whose `cells` look categorical, else ''."
-    return f"; {multiclass_hint(names[0])}" if len(names) == 1 and looks_categorical(cells) else ''
+def _capitalized(s: str) -> str: return s[:1].upper() + s[1:]
 
 # %% ../nbs/01_labels.ipynb #3782f4bb
+def _multiclass_note(names: list, cells) -> str:
+    "`multiclass_hint(...) + '; '` when `names` is a single label column whose `cells` look categorical, else ''."
+    return f"{multiclass_hint(names[0])}; " if len(names) == 1 and looks_categorical(cells) else ''
+
+# %% ../nbs/01_labels.ipynb #102decdd
 def _bad_labels_error(a, ok, names, raw, where, file_rows, hint) -> BanglaDataError:
     "The error naming the first label column with cells that are not 0 or 1, their values (as written) and rows."
     bad_cols = np.flatnonzero(~ok.all(0))
@@ -173,12 +176,14 @@ def _bad_labels_error(a, ok, names, raw, where, file_rows, hint) -> BanglaDataEr
     else: cells = np.asarray(raw, dtype=object)[:, c]
     shown = list(dict.fromkeys(_shown(v) for v in cells[rows]))
     more = (f"; label column(s) {[names[j] for j in bad_cols[1:]]} have such values too" if len(bad_cols) > 1 else '')
-    hint = hint or 'for a categorical label column use bangla_data.labels.categorical_to_multihot'
+    hint = hint or ("if a column lists several labels per comment (e.g. 'religious;threat'), turn it into 0/1 "
+                    "columns with bangla_data.labels.categorical_to_multihot")
     return BanglaDataError(f"{where}label column {names[c]!r} must hold 0 or 1, but has "
                            f"{', '.join(shown[:8])} at "
                            + (f"row(s) {format_rows(rows, file_rows=True)} (header is row 1)" if file_rows else
                               f"index {format_rows(rows)}")
-                           + f"{more}. Fix or remove those rows; {hint}{_multiclass_note(names, cells)}.")
+                           + f"{more}. {_capitalized(_multiclass_note(names, cells) + 'fix or remove those rows')}; "
+                           f"{hint}.")
 
 # %% ../nbs/01_labels.ipynb #451668ef
 @dataclass

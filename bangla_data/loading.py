@@ -276,8 +276,8 @@ def _spellings(values, name: str) -> set:
     return out
 
 _HINT = ("if they are spellings of 1 and 0, pass true_values=[...] and false_values=[...] (on the command line: "
-         "--true-values yes,y --false-values no,n); for a categorical label column use "
-         "bangla_data.labels.categorical_to_multihot (Python)")
+         "--true-values yes,y --false-values no,n); if a column lists several labels per comment (e.g. "
+         "'religious;threat'), turn it into 0/1 columns with bangla_data.labels.categorical_to_multihot (Python)")
 
 # %% ../nbs/05_loading.ipynb #f5c53a58
 def read_labels(df:pd.DataFrame, # the table as read

@@ -246,7 +246,8 @@ def multiclass_report(y_true, # (N,) true class ids
                        index=pd.Index(names, name='class'))
     n, w = support.sum(), support / max(support.sum(), 1)
     out.loc['accuracy'] = [np.nan, np.nan, tp.sum() / max(n, 1), n]
-    out.loc['macro avg'] = [prec.mean(), rec.mean(), f1.mean(), n]
+    seen = (support + npred) > 0                           # the classes in the labels or the predictions
+    out.loc['macro avg'] = [prec[seen].mean(), rec[seen].mean(), f1[seen].mean(), n] if seen.any() else [0., 0., 0., n]
     out.loc['weighted avg'] = [(prec * w).sum(), (rec * w).sum(), (f1 * w).sum(), n]
     out['support'] = out['support'].astype(np.int64)
     return out

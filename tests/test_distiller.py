@@ -154,6 +154,11 @@ def test_what_distiller_refuses(views, tmp_path):
     for kw, msg in cases:
         kw = {'teacher': teacher, **kw}
         with pytest.raises(BanglaDataError, match=msg): _quiet(p.distiller, 0, s, kw.pop('teacher'), args, **kw)
+    teacher.set_attn_implementation('sdpa')          # 🤗's default: output_attentions=True gives an empty tuple
+    for method in ('attention', 'multi_level'):      # refused before training, saying what to call
+        with pytest.raises(BanglaDataError, match=r"teacher.set_attn_implementation\('eager'\)"):
+            _quiet(p.distiller, 0, s, teacher, args, method=method)
+    _quiet(p.distiller, 0, s, teacher, args, method='hidden')    # hidden states come with any attention
 
 
 def test_one_view_serves_logit_distillation_only(tmp_path):

@@ -140,35 +140,43 @@ def batch_alignment(student_spans, # (B, T_s, 2) the student's spans in the batc
 # %% ../nbs/20a_align.ipynb #0857c1e1
 class RowAlignment:
     "Every row's alignment between two views as `(student token, teacher token, share)` triples (`row_alignment`)."
-    def __init__(self, offsets, # (N+1,) int64: row `r`'s triples are `offsets[r]:offsets[r+1]`
+    TRIPLE = np.dtype([('s', np.uint16), ('t', np.uint16), ('w', np.float32)])   # 8 bytes, a row's triples together
+
+    def __init__(self, start_count, # (N, 2) int64: row `r`'s triples are `count` triples from `start` (any order)
                  student_pos, # (triples,) the student token's position in its row
                  teacher_pos, # (triples,) the teacher token's position in its row
                  share, # (triples,) float32: the share of the student token's characters the teacher token covers
                 ):
-        self.offsets, self.student_pos, self.teacher_pos, self.share = offsets, student_pos, teacher_pos, share
+        self.start_count = np.asarray(start_count, np.int64).reshape(-1, 2)   # one lookup per row
+        self.triples = np.empty(len(share), self.TRIPLE)   # one record per triple: a batch reads few cache lines
+        self.triples['s'], self.triples['t'], self.triples['w'] = student_pos, teacher_pos, share
 
-    def __len__(self): return len(self.offsets) - 1
+    student_pos = property(lambda self: self.triples['s'], doc="(triples,) each student token's position in its row")
+    teacher_pos = property(lambda self: self.triples['t'], doc="(triples,) each teacher token's position in its row")
+    share = property(lambda self: self.triples['w'], doc="(triples,) float32 share of the student token's characters")
+
+    def __len__(self): return len(self.start_count)
     @property
-    def nbytes(self) -> int: return int(sum(a.nbytes for a in (self.offsets, self.student_pos, self.teacher_pos,
-                                                                 self.share)))
+    def nbytes(self) -> int: return int(self.triples.nbytes + self.start_count.nbytes)
 
     def batch(self, rows, # (B,) row positions
               T_s:int, # the student view's batch width
               T_t:int, # the teacher view's batch width
              ) -> tuple:
         "`(align, mask)` of `rows` as `char_align` gives them for batches `T_s` and `T_t` wide: the triples scattered."
-        rows = np.asarray(rows)
-        start = self.offsets[rows]
-        n = self.offsets[rows + 1] - start                      # each row's number of triples
-        ends = np.cumsum(n)
-        k = np.arange(int(ends[-1]) if len(n) else 0)
-        k += np.repeat(start - ends + n, n)                     # the rows' triples, one after another
-        i = np.repeat(np.arange(0, len(n) * T_s, T_s), n)
-        i += self.student_pos[k]                                # (row in batch, student token), flat
-        a = np.zeros(len(n) * T_s * T_t, np.float32)
-        a[i * T_t + self.teacher_pos[k]] = self.share[k]
+        start, n = self.start_count[rows].T
+        r = np.repeat(np.arange(len(n)), n)                     # each triple's row in the batch
+        k = np.arange(len(r))
+        k += (start - np.cumsum(n) + n)[r]                      # the rows' triples, one after another
+        x = self.triples[k]
+        i = r * T_s
+        i += x['s']                                             # (row in batch, student token), flat
         m = np.zeros(len(n) * T_s, bool)
-        m[i] = True
+        m[i] = True                                             # student tokens with a teacher counterpart
+        i *= T_t
+        i += x['t']                                             # (row, student token, teacher token), flat
+        a = np.zeros(len(n) * T_s * T_t, np.float32)
+        a[i] = x['w']
         return a.reshape(len(n), T_s, T_t), m.reshape(len(n), T_s)
 
     def __repr__(self): return f"RowAlignment({len(self):,} rows, {len(self.share):,} shares, {self.nbytes / 1e6:.1f} MB)"
@@ -178,15 +186,16 @@ def row_alignment(student, # the student view: a `TokenizedData` with spans
                   teacher, # the teacher view of the same rows
                   chunk_rows:int=256, # rows aligned at once (ordered by length, so chunks pad little)
                  ) -> RowAlignment:
-    "The alignment of every row of the two views, computed once in chunks (`char_align`'s shares, kept where non-zero)."
+    ("The alignment of every row of the two views, computed once in chunks (`char_align`'s shares, kept where "
+     "non-zero); the triples stay in length order, so the rows of a length-grouped batch sit close together.")
     order = np.argsort(np.asarray(student.lengths), kind='stable')
     parts = [_chunk_triples(student, teacher, order[c:c + chunk_rows]) for c in range(0, len(order), chunk_rows)]
     row, si, ti, w = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(4))
-    by_row = np.argsort(row, kind='stable')                 # each row's triples stay in (student, teacher) order
-    offsets = np.zeros(len(order) + 1, np.int64)
-    np.cumsum(np.bincount(row, minlength=len(order)), out=offsets[1:])
-    return RowAlignment(offsets, si[by_row].astype(np.uint16), ti[by_row].astype(np.uint16),
-                        w[by_row].astype(np.float32))
+    count = np.bincount(row, minlength=len(order))          # each row's triples are together, rows in `order`
+    start = np.zeros(len(order), np.int64)
+    start[order] = np.cumsum(count[order]) - count[order]
+    return RowAlignment(np.stack([start, count], axis=1), si.astype(np.uint16), ti.astype(np.uint16),
+                        w.astype(np.float32))
 
 # %% ../nbs/20a_align.ipynb #2a69bfa2
 def _chunk_triples(student, teacher, rows: np.ndarray) -> tuple:

@@ -117,26 +117,44 @@ ATTACKS = {   # name -> what it is, as the issue words it
     'utf32': 'UTF-32 CSV (with BOM)', 'bare_cr': 'bare \\r inside an unquoted comment'}
 
 
+PEAK_ENV = 'BANGLA_BENCH_PEAK_FILE'   # where a command from `load_cmd` writes its own peak memory (VmHWM, kB) at exit
+
+
 def run_limited(cmd, timeout=120, mem_bytes=2 << 30, cwd=None, env=None):
-    "Run `cmd` under RLIMIT_AS=`mem_bytes`, killed after `timeout` s: (returncode or None, stdout, stderr, s, peak MB)."
+    ("Run `cmd` under RLIMIT_AS=`mem_bytes`, killed after `timeout` s: (returncode or None, stdout, stderr, s, peak "
+     "MB). The peak is what the command reports of itself (`load_cmd` does, at exit): a forked child's ru_maxrss "
+     "starts at its parent's size, so a large parent (a long pytest run) would set every child's peak; killed "
+     "before it could report, the peak is the child's ru_maxrss, an upper bound.")
     def limit(): resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix='.peak') as peak:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, preexec_fn=limit, cwd=cwd, env=env)
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, preexec_fn=limit, cwd=cwd,
+                             env={**(env if env is not None else os.environ), PEAK_ENV: peak.name})
         timer = threading.Timer(timeout, p.kill); timer.start()
         _, status, usage = os.wait4(p.pid, 0)
         secs = time.perf_counter() - t0
         timer.cancel(); p.returncode = os.waitstatus_to_exitcode(status)
         timed_out = secs >= timeout
         out.seek(0); err.seek(0)
+        reported = peak.read().strip()
+        mb = int(reported) / 1024 if reported.isdigit() else usage.ru_maxrss / 1024
         return (None if timed_out else p.returncode, out.read().decode('utf-8', 'replace'),
-                err.read().decode('utf-8', 'replace'), secs, usage.ru_maxrss / 1024)
+                err.read().decode('utf-8', 'replace'), secs, mb)
 
 
 def load_cmd(path, args, tree=ROOT):
     ("The `bangla-data load` command line for `path`, importing bangla_data from `tree` (run it with `cwd=tree`: "
-     "`python -c` puts the working directory first on sys.path), and its environment.")
-    code = 'import sys; from bangla_data.cli import main; sys.exit(main(sys.argv[1:]))'
+     "`python -c` puts the working directory first on sys.path), and its environment; at exit the command writes "
+     f"its own peak resident memory (VmHWM, kB) to the file named by ${PEAK_ENV}, if set.")
+    code = ('import atexit, os, re, sys\n'
+            'def _peak():\n'
+            f'    f = os.environ.get({PEAK_ENV!r})\n'
+            '    if f:\n'
+            '        with open("/proc/self/status") as s: kb = re.search(r"VmHWM:\\s*(\\d+)", s.read()).group(1)\n'
+            '        with open(f, "w") as o: o.write(kb)\n'
+            'atexit.register(_peak)\n'
+            'from bangla_data.cli import main; sys.exit(main(sys.argv[1:]))')
     env = {**os.environ, 'PYTHONPATH': str(tree)}
     return [sys.executable, '-c', code, 'load', str(path), *args, '--json'], env
 

@@ -319,8 +319,8 @@ def main(argv=None):
         dirty = ' with uncommitted changes to bangla_data/' if git('status', '--porcelain', '--', 'bangla_data') else ''
         head = (f"Limits: {a.timeout:.0f} s (then killed), {a.mem_gb:g} GB address space (RLIMIT_AS). Before: the package "
                 f"at {a.before} ({sha[:10]}); after: this checkout (HEAD {git('rev-parse', '--short=10', 'HEAD')}"
-                f"{dirty}). Peak MB is the subprocess's peak resident memory (ru_maxrss); the limit is on address "
-                "space, so a MemoryError can come well under 2,048 MB resident (the allocation that fails is never "
+                f"{dirty}). Peak MB is the subprocess's peak resident memory (its own VmHWM at exit; ru_maxrss when "
+                "it was killed); the limit is on address space, so a MemoryError can come well under 2,048 MB resident (the allocation that fails is never "
                 f"touched). Outcomes cut to {a.width} characters; the built file's path is shortened to its name. On a "
                 "2-core machine shared with other jobs: times are indicative, outcomes are what counts.\n\n")
         write_section(HERE / 'README.md', BEGIN, END, cmd,

@@ -254,9 +254,9 @@ def write_split_pair(path, # the split CSV
     path, side = Path(path), sidecar_path(path)
     old = _current_meta(path)
     staged = meta if old is None or old.get('csv_checksum') == meta['csv_checksum'] else _with_previous(meta, old)
-    write_atomic(side, _json_bytes(staged)); _sync_dir(path.parent)
-    write_atomic(path, data); _sync_dir(path.parent)
-    if staged is not meta: write_atomic(side, _json_bytes(meta)); _sync_dir(path.parent)
+    write_atomic(side, _json_bytes(staged))              # each write also flushes the directory: the renames stay in
+    write_atomic(path, data)                             # order after a power cut
+    if staged is not meta: write_atomic(side, _json_bytes(meta))
     return path
 
 # %% ../nbs/21_splits.ipynb #e04588b7
@@ -280,15 +280,6 @@ def _with_previous(meta: dict, old: dict) -> dict:
 def _json_bytes(meta: dict) -> bytes:
     "A sidecar as written: indented UTF-8 JSON."
     return json.dumps(meta, indent=1, ensure_ascii=False, default=str).encode('utf-8')
-
-# %% ../nbs/21_splits.ipynb #d040fb40
-def _sync_dir(path: Path):
-    "Flush directory `path`'s entries to disk, so that renames in it stay in order after a power cut (where possible)."
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try: os.fsync(fd)
-        finally: os.close(fd)
-    except OSError: pass
 
 # %% ../nbs/21_splits.ipynb #306661b6
 @dataclass

@@ -498,7 +498,7 @@ def write_atomic(path, # the file to write
                  mode:Optional[int]=None, # its mode (None: what your umask gives, as for any new file)
                 ) -> Path:
     ("Write `data` to `path` atomically: a temporary file in the same directory (`.<name>.<pid>-….tmp`), flushed, "
-     "then `os.replace`.")
+     "then `os.replace`, then the directory flushed (the new name survives a power cut).")
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}-', suffix='.tmp')
     try:
@@ -510,6 +510,7 @@ def write_atomic(path, # the file to write
     except BaseException:
         if os.path.lexists(tmp): os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
     return path
 
 # %% ../nbs/10_store.ipynb #f4485ae3

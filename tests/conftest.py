@@ -127,6 +127,26 @@ def cyberbully_rows(rows: int):
     return comments[:rows], labels[:rows]
 
 
+def real_views(rows: int, cache_dir, max_length: dict) -> tuple:
+    ("`(comments, labels, train_idx, val_idx, tokenizers, views)`: the first `rows` cyberbullying comments, fold 0 of 5 "
+     "(seed 42), BanglaBERT ('teacher') and mBERT cased ('student'), each view through the cache at `cache_dir` with "
+     "its `max_length[view]` (what the torchrun scripts of the views and the alignment start from).")
+    import contextlib, io, warnings
+    from transformers import AutoTokenizer
+    from bangla_data.cache import get_or_create_tokenized_dataset
+    from bangla_data.kfold import prepare_kfold_splits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        comments, labels = cyberbully_rows(rows)
+        train_idx, val_idx = prepare_kfold_splits(comments, labels, num_folds=5, seed=42)[0]
+    toks = {"teacher": AutoTokenizer.from_pretrained(str(BANGLABERT_DIR)),
+            "student": AutoTokenizer.from_pretrained(str(MBERT_DIR))}
+    with contextlib.redirect_stdout(io.StringIO()):
+        views = {v: get_or_create_tokenized_dataset(comments, labels, t, max_length[v], cache_dir)
+                 for v, t in toks.items()}
+    return comments, labels, train_idx, val_idx, toks, views
+
+
 def torchrun_ranks(script, tmp_path, rows: int) -> dict:
     "Run a ddp_*_script.py on two ranks over `rows` real comments (shared cache in `tmp_path`); its JSON result."
     import json, subprocess

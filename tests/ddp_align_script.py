@@ -6,33 +6,21 @@ character spans (through the shared cache), builds views loaders with
 batch's alignment against the character overlap from each tokenizer's own offsets, and rank 0 writes what the test
 checks to `out_json`.
 """
-import contextlib, io, json, sys, warnings
+import json, sys
 from pathlib import Path
 import numpy as np
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import BANGLABERT_DIR, MBERT_DIR, cyberbully_rows
+from conftest import real_views
 from test_align import ALIGN, MAX_LENGTH, offsets, reference_align
 
 
 def main(out_json: str, cache_dir: str, rows: int):
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    from transformers import AutoTokenizer
-    from bangla_data.cache import get_or_create_tokenized_dataset
-    from bangla_data.kfold import prepare_kfold_splits
     from bangla_data.loaders import create_data_loaders
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        comments, labels = cyberbully_rows(rows)
-        train_idx, val_idx = prepare_kfold_splits(comments, labels, num_folds=5, seed=42)[0]
-    toks = {"teacher": AutoTokenizer.from_pretrained(str(BANGLABERT_DIR)),
-            "student": AutoTokenizer.from_pretrained(str(MBERT_DIR))}
-    with contextlib.redirect_stdout(io.StringIO()):
-        views = {v: get_or_create_tokenized_dataset(comments, labels, t, MAX_LENGTH[v], cache_dir)
-                 for v, t in toks.items()}
+    comments, labels, train_idx, val_idx, toks, views = real_views(rows, cache_dir, MAX_LENGTH)
     offs = {v: offsets(t, comments, MAX_LENGTH[v]) for v, t in toks.items()}
     train = create_data_loaders(views, train_idx, val_idx, batch_size=32, num_workers=2, seed=7, align=ALIGN)[0]
     mine = {"rank": rank, "world": world, "rows": [], "checked": 0, "mismatches": 0, "mismatch_examples": [],

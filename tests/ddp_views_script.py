@@ -5,14 +5,14 @@ shared cache, builds views loaders with distributed auto-detection, runs two tra
 checks every batch (each view's ids are its tokenizer's own encoding of the batch's rows, right padding only), and
 rank 0 writes what the test checks to `out_json`.
 """
-import contextlib, hashlib, io, json, sys, warnings
+import json, sys
 from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import BANGLABERT_DIR, MBERT_DIR, cyberbully_rows, digest
+from conftest import real_views, digest
 
 MAX_LENGTH = {"teacher": 128, "student": 64}
 
@@ -20,20 +20,8 @@ MAX_LENGTH = {"teacher": 128, "student": 64}
 def main(out_json: str, cache_dir: str, rows: int):
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
-    from transformers import AutoTokenizer
-    from bangla_data.cache import get_or_create_tokenized_dataset
-    from bangla_data.kfold import prepare_kfold_splits
     from bangla_data.loaders import create_data_loaders
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        comments, labels = cyberbully_rows(rows)
-        train_idx, val_idx = prepare_kfold_splits(comments, labels, num_folds=5, seed=42)[0]
-    toks = {"teacher": AutoTokenizer.from_pretrained(str(BANGLABERT_DIR)),
-            "student": AutoTokenizer.from_pretrained(str(MBERT_DIR))}
-    with contextlib.redirect_stdout(io.StringIO()):
-        views = {v: get_or_create_tokenized_dataset(comments, labels, t, MAX_LENGTH[v], cache_dir)
-                 for v, t in toks.items()}
+    comments, labels, train_idx, val_idx, toks, views = real_views(rows, cache_dir, MAX_LENGTH)
     expected = {v: t(comments, truncation=True, max_length=MAX_LENGTH[v])["input_ids"] for v, t in toks.items()}
     train_loader, val_loader = create_data_loaders(views, train_idx, val_idx, batch_size=32, num_workers=0, seed=7)
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from .env import BanglaDataError
 from .kd_losses import KD_METHODS, TERMS, MultiLevelLoss, kd_objective
+from .dataset import BATCH_KEYS
 from .trainer import BanglaTrainer, check_head, fold_loaders, task_options, view_inputs
 
 # %% auto #0
@@ -110,7 +111,7 @@ class DistillationModel(nn.Module):
         return {**self.objective(out, teacher_out, kd_batch, pos_weight), 'logits': out['logits']}
 
 # %% ../nbs/23a_distiller.ipynb #31607d5a
-KD_BATCH_KEYS = ('labels', 'weight', 'align', 'align_mask', 'words', 'word_mask')   # what the objective reads
+KD_BATCH_KEYS = tuple(k for k in BATCH_KEYS if k != 'index')   # what the objective reads: the batch's keys but `index`
 
 def output_flags(objective:MultiLevelLoss, # the distillation loss
                 ) -> dict:

@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 import torch
 from .env import BanglaDataError
-from .dataset import IndexedDataset, ViewsDataset, collate_batch
+from .dataset import BATCH_KEYS, IndexedDataset, ViewsDataset, collate_batch
 from transformers import EvalPrediction, Trainer
 from transformers.trainer_utils import EvalLoopOutput
 from .loaders import BatchLoader, LengthGroupedBatchSampler
@@ -18,9 +18,8 @@ from .metrics import f1_scores, multiclass_metrics, sigmoid, softmax
 ROW_DATASETS = (IndexedDataset, ViewsDataset)   # datasets whose rows the Trainer evaluates exactly and in row order
 
 # %% auto #0
-__all__ = ['ROW_DATASETS', 'BATCH_KEYS', 'BanglaTrainer', 'fold_trainer', 'task_options', 'check_head', 'check_trainer_task',
-           'default_metrics', 'fold_loaders', 'view_inputs', 'row_order_loader', 'RowPredictionOutput', 'f1_metrics',
-           'class_metrics']
+__all__ = ['ROW_DATASETS', 'BanglaTrainer', 'fold_trainer', 'task_options', 'check_head', 'check_trainer_task', 'default_metrics',
+           'fold_loaders', 'view_inputs', 'row_order_loader', 'RowPredictionOutput', 'f1_metrics', 'class_metrics']
 
 # %% ../nbs/23_trainer.ipynb #f4d66c6b
 class BanglaTrainer(Trainer):
@@ -229,8 +228,6 @@ def fold_loaders(prepared, # what `prepare` returned
     return train, val, pos_weight
 
 # %% ../nbs/23_trainer.ipynb #b6541b90
-BATCH_KEYS = ('labels', 'index', 'weight')   # what a batch carries besides the model's inputs
-
 def view_inputs(batch:dict, # a loader's batch (single-view, or one dict per view)
                 view:Optional[str]=None, # the view the model reads (None: the batch is single-view)
                ) -> dict:
